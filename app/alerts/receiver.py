@@ -1,0 +1,181 @@
+"""The webhook's whole path: authenticate, bound, dedupe by content, parse, ingest, account.
+
+Each request ends in exactly one outcome (``accepted``, ``duplicate``, ``invalid``,
+``unauthorized``, ``error``), counted in ``runbook_webhook_requests_total``, written to the
+delivery log, and logged once with its counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import anyio
+import orjson
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.alerts.schemas import WebhookPayload, parse_payload
+from app.alerts.service import IngestResult, ingest
+from app.auth.tokens import credential
+from app.errors import (
+    DomainError,
+    PayloadError,
+    PayloadTooLarge,
+    StorageUnavailable,
+    Unauthorized,
+)
+from app.logging import request_id_var
+from app.state import Services
+
+log = logging.getLogger(__name__)
+
+_OUTCOME_BY_STATUS = {401: "unauthorized", 413: "invalid", 422: "invalid"}
+
+
+@dataclass(slots=True)
+class _Trace:
+    payload: WebhookPayload | None = None
+    result: IngestResult | None = None
+    outcome: str = "error"
+    status: int = 500
+    error: str = ""
+
+
+async def _read_body(chunks: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
+    too_large = PayloadTooLarge(
+        f"the body exceeds the limit of {limit} bytes",
+        hint="lower max_alerts in the Alertmanager webhook_config or raise "
+        "RUNBOOK_ROUTER_MAX_BODY_BYTES",
+    )
+    if content_length and content_length.isdigit() and int(content_length) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+def _decode(body: bytes, services: Services) -> WebhookPayload:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise PayloadError(
+            f"the body is not valid JSON: {err}",
+            hint="send the Alertmanager webhook payload as JSON",
+        ) from err
+    return parse_payload(data, max_alerts=services.settings.max_alerts_per_payload)
+
+
+async def _process(
+    services: Services,
+    trace: _Trace,
+    authorization: str | None,
+    chunks: AsyncIterator[bytes],
+    content_length: str | None,
+) -> IngestResult:
+    if not services.webhook_tokens.accepts(credential(authorization)):
+        raise Unauthorized(
+            "missing or invalid ingest token",
+            hint="set http_config.authorization.credentials in the Alertmanager receiver to "
+            "one of RUNBOOK_ROUTER_WEBHOOK_TOKENS",
+        )
+    body = await _read_body(chunks, content_length, services.settings.max_body_bytes)
+    key = services.repeats.digest(body)
+    now = services.clock()
+    cached = services.repeats.get(key, now=now)
+    if cached is not None:
+        trace.outcome = "duplicate"
+        return IngestResult(alerts=cached[0], duplicates=cached[0], incident_ids=cached[1])
+    trace.payload = payload = _decode(body, services)
+    try:
+        result = await anyio.to_thread.run_sync(
+            lambda: ingest(
+                db=services.db,
+                catalog=services.catalog,
+                windows=services.windows,
+                payload=payload,
+                now=now,
+            )
+        )
+    except SQLAlchemyError as err:
+        raise StorageUnavailable(
+            "the alerts could not be stored; retry", hint="Alertmanager retries 5xx by itself"
+        ) from err
+    services.repeats.put(key, alerts=result.alerts, incidents=result.incident_ids, now=now)
+    trace.outcome = (
+        "accepted" if result.new or result.resolved or not result.alerts else "duplicate"
+    )
+    return result
+
+
+def _account(services: Services, trace: _Trace, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    services.instruments.webhook_requests.labels(trace.outcome).inc()
+    services.instruments.webhook_duration.observe(elapsed)
+    payload, result = trace.payload, trace.result or IngestResult()
+    row = {
+        "received_at": services.clock(),
+        "request_id": request_id_var.get(),
+        "receiver": payload.receiver_name[:256] if payload else "",
+        "group_key": payload.group_key[:4096] if payload else "",
+        "status": payload.status if payload else "",
+        "reason": payload.notification_reason[:64] if payload else "",
+        "alerts": result.alerts,
+        "new": result.new,
+        "duplicates": result.duplicates,
+        "truncated_alerts": payload.truncated_alerts if payload else 0,
+        "outcome": trace.outcome,
+        "http_status": trace.status,
+        "error": trace.error[:2048],
+        "incident_ids": result.incident_ids,
+        "duration_ms": round(elapsed * 1000, 3),
+    }
+    services.deliveries.add(**row)
+    level = logging.INFO if trace.status < 500 else logging.ERROR
+    log.log(
+        level,
+        "webhook %s",
+        trace.outcome,
+        extra={
+            k: row[k]
+            for k in (
+                "group_key",
+                "receiver",
+                "alerts",
+                "new",
+                "duplicates",
+                "outcome",
+                "http_status",
+                "error",
+                "incident_ids",
+                "duration_ms",
+            )
+        },
+    )
+
+
+async def receive(
+    services: Services,
+    *,
+    authorization: str | None,
+    chunks: AsyncIterator[bytes],
+    content_length: str | None,
+) -> IngestResult:
+    """Handle one webhook request; DomainErrors propagate to the error handler."""
+    started = time.perf_counter()
+    trace = _Trace()
+    try:
+        trace.result = await _process(services, trace, authorization, chunks, content_length)
+        trace.status = 200
+        return trace.result
+    except DomainError as err:
+        trace.status = err.status_code
+        trace.outcome = _OUTCOME_BY_STATUS.get(err.status_code, "error")
+        trace.error = err.message
+        raise
+    finally:
+        _account(services, trace, started)

@@ -1,0 +1,52 @@
+"""The cheap path for byte-identical repeats.
+
+Alertmanager resends the same notification every ``repeat_interval`` and on retries, and an
+HA pair sends each one twice. A body already stored once cannot change anything when stored
+again (occurrences are idempotent and repeats never reopen), so its answer is remembered by
+the SHA-256 of the body and served without parsing or touching the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from datetime import datetime, timedelta
+
+
+class RepeatCache:
+    """A bounded, time-limited map from body digest to the incident ids it concerned."""
+
+    def __init__(self, *, size: int = 8192, ttl: timedelta = timedelta(hours=6)) -> None:
+        self._size = size
+        self._ttl = ttl
+        self._items: OrderedDict[bytes, tuple[datetime, int, list[int]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(body: bytes) -> bytes:
+        return hashlib.sha256(body).digest()
+
+    def get(self, key: bytes, *, now: datetime) -> tuple[int, list[int]] | None:
+        """(alert count, incident ids) if this body was stored recently."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            stored_at, alerts, incidents = item
+            if now - stored_at > self._ttl:
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return alerts, incidents
+
+    def put(self, key: bytes, *, alerts: int, incidents: list[int], now: datetime) -> None:
+        with self._lock:
+            self._items[key] = (now, alerts, incidents)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

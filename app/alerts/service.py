@@ -1,0 +1,265 @@
+"""Ingest: store every alert occurrence exactly once and move incidents accordingly.
+
+Idempotent on ``(fingerprint, starts_at)``. A payload whose alerts are all already stored
+in the same state is answered from one read without taking the writer lock; otherwise one
+transaction stores the new occurrences, the resolutions, the incident changes and their
+timeline events. Concurrent identical deliveries are made safe by unique constraints
+(alerts and open incidents), and a conflicting transaction is retried once from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Row, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from app.alerts.models import Alert, AlertStatus
+from app.alerts.schemas import WebhookPayload, WireAlert
+from app.classification.catalog import Catalog
+from app.classification.classifier import Decision, classify
+from app.db import Database
+from app.incidents import grouping
+from app.incidents.grouping import Identity, Occurrence, Template, Windows
+
+log = logging.getLogger(__name__)
+
+_TABLE = Alert.__table__  # type: ignore[attr-defined]
+_ATTEMPTS = 3
+
+
+@dataclass(slots=True)
+class IngestResult:
+    alerts: int = 0
+    new: int = 0
+    duplicates: int = 0
+    resolved: int = 0
+    incident_ids: list[int] = field(default_factory=list)
+
+    def as_response(self) -> dict[str, object]:
+        return {
+            "alerts": self.alerts,
+            "new": self.new,
+            "duplicates": self.duplicates,
+            "resolved": self.resolved,
+            "incidents": self.incident_ids,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one payload changes: new occurrences by identity, resolutions by id."""
+
+    new: dict[Identity, list[tuple[WireAlert, Decision]]]
+    resolutions: list[tuple[Row[tuple[int, int | None]], WireAlert]]
+    unchanged_incidents: set[int]
+    duplicates: int
+
+
+def _unique(alerts: Sequence[WireAlert]) -> list[WireAlert]:
+    """One alert per occurrence; if a payload repeats one, its resolved state wins."""
+    chosen: dict[tuple[str, datetime], WireAlert] = {}
+    for alert in alerts:
+        key = (alert.fingerprint, alert.starts_at)
+        if key not in chosen or alert.status == AlertStatus.RESOLVED:
+            chosen[key] = alert
+    return list(chosen.values())
+
+
+def _existing(session: Session, alerts: Sequence[WireAlert]) -> dict[tuple[str, datetime], Row]:  # type: ignore[type-arg]
+    keys = [(a.fingerprint, a.starts_at) for a in alerts]
+    rows = session.execute(
+        select(
+            _TABLE.c.id,
+            _TABLE.c.incident_id,
+            _TABLE.c.fingerprint,
+            _TABLE.c.starts_at,
+            _TABLE.c.status,
+        ).where(tuple_(_TABLE.c.fingerprint, _TABLE.c.starts_at).in_(keys))
+    ).all()
+    return {(r.fingerprint, r.starts_at): r for r in rows}
+
+
+def _plan(
+    session: Session, payload: WebhookPayload, alerts: list[WireAlert], catalog: Catalog
+) -> _Plan:
+    existing = _existing(session, alerts)
+    new: dict[Identity, list[tuple[WireAlert, Decision]]] = defaultdict(list)
+    resolutions = []
+    unchanged: set[int] = set()
+    duplicates = 0
+    for alert in alerts:
+        row = existing.get((alert.fingerprint, alert.starts_at))
+        if row is None:
+            decision = classify(catalog, alert.labels, alert.annotations)
+            new[Identity(decision.runbook_class, payload.group_key)].append((alert, decision))
+        elif row.status == AlertStatus.FIRING and alert.status == AlertStatus.RESOLVED:
+            resolutions.append((row, alert))
+        else:
+            duplicates += 1
+            if row.incident_id is not None:
+                unchanged.add(row.incident_id)
+    return _Plan(dict(new), resolutions, unchanged, duplicates)
+
+
+def _template(
+    payload: WebhookPayload, catalog: Catalog, identity: Identity, first: WireAlert
+) -> Template:
+    meta = catalog.runbooks[identity.runbook_class].meta
+    title = first.annotations.get("summary") or first.labels.get("alertname") or meta.title
+    return Template(
+        title=title[:512],
+        severity=first.labels.get("severity", meta.severity),
+        team=meta.team or first.labels.get("team", ""),
+        labels=dict(payload.common_labels or first.labels),
+        truncated_alerts=payload.truncated_alerts,
+    )
+
+
+def _log_decision(alert: WireAlert, decision: Decision) -> None:
+    log.info(
+        "alert classified",
+        extra={
+            "fingerprint": alert.fingerprint,
+            "alertname": alert.labels.get("alertname", ""),
+            "class": decision.runbook_class,
+            "reason": decision.reason.value,
+            "matcher": decision.matcher,
+        },
+    )
+
+
+def _store_new(
+    session: Session,
+    *,
+    payload: WebhookPayload,
+    plan: _Plan,
+    catalog: Catalog,
+    windows: Windows,
+    now: datetime,
+    result: IngestResult,
+) -> set[int]:
+    touched: set[int] = set()
+    for identity, items in plan.new.items():
+        occurrences = [
+            Occurrence(
+                a.fingerprint,
+                a.labels.get("alertname", ""),
+                a.starts_at,
+                a.ends_at,
+                a.status == AlertStatus.FIRING,
+            )
+            for a, _ in items
+        ]
+        incident = grouping.place(
+            session,
+            identity=identity,
+            template=_template(payload, catalog, identity, items[0][0]),
+            occurrences=occurrences,
+            windows=windows,
+            now=now,
+        )
+        assert incident.id is not None
+        rows = [
+            {
+                "fingerprint": a.fingerprint,
+                "starts_at": a.starts_at,
+                "ends_at": a.ends_at,
+                "status": a.status,
+                "alertname": a.labels.get("alertname", "")[:256],
+                "runbook_class": d.runbook_class,
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "generator_url": a.generator_url[:2048],
+                "incident_id": incident.id,
+                "received_at": now,
+                "updated_at": now,
+            }
+            for a, d in items
+        ]
+        session.execute(_TABLE.insert(), rows)
+        for alert, decision in items:
+            _log_decision(alert, decision)
+        result.new += len(items)
+        touched.add(incident.id)
+    return touched
+
+
+def _store_resolutions(session: Session, plan: _Plan, now: datetime) -> set[int]:
+    touched: set[int] = set()
+    for row, alert in plan.resolutions:
+        session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id == row.id)
+            .values(status=AlertStatus.RESOLVED, ends_at=alert.ends_at or now, updated_at=now)
+        )
+        if row.incident_id is not None:
+            touched.add(row.incident_id)
+    return touched
+
+
+def _apply(
+    session: Session,
+    *,
+    payload: WebhookPayload,
+    alerts: list[WireAlert],
+    catalog: Catalog,
+    windows: Windows,
+    now: datetime,
+) -> IngestResult:
+    plan = _plan(session, payload, alerts, catalog)
+    result = IngestResult(alerts=len(payload.alerts), duplicates=plan.duplicates)
+    result.duplicates += len(payload.alerts) - len(alerts)
+    touched = _store_new(
+        session,
+        payload=payload,
+        plan=plan,
+        catalog=catalog,
+        windows=windows,
+        now=now,
+        result=result,
+    )
+    resolved = _store_resolutions(session, plan, now)
+    result.resolved = len(plan.resolutions)
+    session.flush()
+    grouping.settle(session, incident_ids=resolved | touched, now=now)
+    result.incident_ids = sorted(touched | resolved | plan.unchanged_incidents)
+    return result
+
+
+def ingest(
+    *, db: Database, catalog: Catalog, windows: Windows, payload: WebhookPayload, now: datetime
+) -> IngestResult:
+    """Store a validated payload; return counts and the incidents it concerns."""
+    alerts = _unique(payload.alerts)
+    if not alerts:
+        return IngestResult()
+    with db.session() as session:  # read-only: the common case of pure repeats
+        plan = _plan(session, payload, alerts, catalog)
+        if not plan.new and not plan.resolutions:
+            return IngestResult(
+                alerts=len(payload.alerts),
+                duplicates=len(payload.alerts),
+                incident_ids=sorted(plan.unchanged_incidents),
+            )
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with db.write_session() as session:
+                return _apply(
+                    session,
+                    payload=payload,
+                    alerts=alerts,
+                    catalog=catalog,
+                    windows=windows,
+                    now=now,
+                )
+        except IntegrityError:
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("concurrent delivery conflicted; retrying", extra={"attempt": attempt})
+    raise AssertionError("unreachable")

@@ -1,0 +1,26 @@
+"""``GET /api/v1/deliveries``: the webhook delivery log, for troubleshooting (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+
+from app.api.deps import ServicesDep, require
+from app.auth.principals import Principal
+
+router = APIRouter(tags=["deliveries"])
+
+
+@router.get("/api/v1/deliveries")
+async def list_deliveries(
+    services: ServicesDep,
+    _: Annotated[Principal, Depends(require("deliveries:read"))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: int | None = None,
+) -> dict[str, Any]:
+    """Newest first: time, receiver, group key, counts, outcome and error of each request."""
+    rows = await run_in_threadpool(services.deliveries.recent, limit=limit, before_id=before)
+    items = [r.as_dict() for r in rows]
+    return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}

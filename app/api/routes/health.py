@@ -1,0 +1,42 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.api.deps import ServicesDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """Ready when the database answers and the catalog is loaded."""
+
+    def ping() -> str | None:
+        try:
+            with services.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as err:
+            return type(err).__name__
+        return None
+
+    db_error = await run_in_threadpool(ping)
+    checks = {
+        "database": "ok" if db_error is None else f"unavailable: {db_error}",
+        "catalog": f"ok: {len(services.catalog.runbooks)} runbooks",
+    }
+    return JSONResponse(
+        {"status": "ok" if db_error is None else "unavailable", "checks": checks},
+        status_code=200 if db_error is None else 503,
+    )

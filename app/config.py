@@ -1,0 +1,92 @@
+"""The operator's configuration file, ``config/runbook-router.yaml``.
+
+Secrets never live in it: it names environment variables that hold them. Sections owned by
+later features (channels, escalation, auth) are validated by their own modules.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.durations import Duration
+from app.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Windows(_Strict):
+    flap: Duration = timedelta(minutes=5)
+    recurrence: Duration = timedelta(days=7)
+
+
+class Retention(_Strict):
+    alerts: Duration = timedelta(days=400)
+    deliveries: Duration = timedelta(days=30)
+
+
+class Worker(_Strict):
+    interval: Duration = timedelta(seconds=5)
+
+
+class ProbeTarget(_Strict):
+    base_url: str
+    token_env: str | None = None
+
+
+class Enrichment(_Strict):
+    prometheus_url: str | None = None
+    grafana_url: str | None = None
+    alertmanager_url: str | None = None
+    logs_url: str | None = None
+    timeout: Duration = timedelta(seconds=2)
+    budget: Duration = timedelta(seconds=4)
+    targets: dict[str, ProbeTarget] = Field(default_factory=dict)
+
+
+class Team(_Strict):
+    timezone: str = "UTC"
+
+
+class Postmortems(_Strict):
+    required_for: list[str] = Field(default_factory=lambda: ["critical"])
+
+
+class AppConfig(_Strict):
+    """The whole file; every key optional so an empty file is a valid configuration."""
+
+    timezone: str = "UTC"
+    windows: Windows = Windows()
+    retention: Retention = Retention()
+    worker: Worker = Worker()
+    enrichment: Enrichment = Enrichment()
+    teams: dict[str, Team] = Field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    escalation: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    postmortems: Postmortems = Postmortems()
+    auth: dict[str, Any] = Field(default_factory=dict)
+
+
+def load_config(path: Path) -> AppConfig:
+    """Read and validate the file; a missing file is the all-defaults configuration."""
+    if not path.exists():
+        return AppConfig()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    try:
+        return AppConfig.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from err

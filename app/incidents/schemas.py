@@ -1,0 +1,86 @@
+"""The incident API's JSON shapes (DESIGN section 4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, Field
+
+from app.alerts.models import Alert
+from app.incidents.models import Incident, TimelineEvent
+
+
+class AlertOut(BaseModel):
+    fingerprint: str
+    status: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    generator_url: str
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertOut:
+        return cls.model_validate(alert, from_attributes=True)
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    rule: str
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: TimelineEvent) -> TimelineOut:
+        return cls.model_validate(event, from_attributes=True)
+
+
+class IncidentOut(BaseModel):
+    id: int
+    runbook_class: str
+    title: str
+    status: str
+    severity: str
+    team: str
+    group_key: str
+    labels: dict[str, str]
+    started_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_note: str | None
+    first_viewed_at: datetime | None
+    flap_count: int
+    recurrence_of: int | None
+    truncated_alerts: int
+    runbook_url: str
+
+    @classmethod
+    def of(cls, incident: Incident, *, public_url: str) -> IncidentOut:
+        query = urlencode(sorted(incident.labels.items()))
+        url = f"{public_url.rstrip('/')}/runbooks/{incident.runbook_class}"
+        data = incident.model_dump()
+        data["runbook_url"] = f"{url}?{query}" if query else url
+        return cls.model_validate(data)
+
+
+class IncidentDetail(IncidentOut):
+    alerts: list[AlertOut]
+    timeline: list[TimelineOut]
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentOut]
+    next: int | None
+
+
+class ResolveIn(BaseModel):
+    note: str | None = Field(default=None, max_length=8192)
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=8192)

@@ -1,0 +1,141 @@
+"""Responder actions and queries on incidents."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from app.alerts.models import Alert
+from app.errors import NotFound
+from app.incidents.lifecycle import Event, next_step
+from app.incidents.models import Incident, IncidentStatus, TimelineEvent
+from app.incidents.timeline import Kind, record
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    status: IncidentStatus | None = None
+    runbook_class: str | None = None
+    team: str | None = None
+    since: datetime | None = None
+
+
+def get(session: Session, *, incident_id: int, lock: bool = False) -> Incident:
+    """The incident, or NotFound naming the id."""
+    incident = session.get(Incident, incident_id, with_for_update=lock)
+    if incident is None:
+        raise NotFound(
+            f"incident {incident_id} does not exist", hint="list incidents at GET /api/v1/incidents"
+        )
+    return incident
+
+
+def list_page(
+    session: Session, *, filters: IncidentFilter, limit: int, before_id: int | None
+) -> tuple[list[Incident], int | None]:
+    """Newest first; returns the page and the cursor of the next one (or None)."""
+    query = select(Incident).order_by(col(Incident.id).desc()).limit(min(limit, MAX_PAGE) + 1)
+    if filters.status is not None:
+        query = query.where(Incident.status == filters.status)
+    if filters.runbook_class is not None:
+        query = query.where(Incident.runbook_class == filters.runbook_class)
+    if filters.team is not None:
+        query = query.where(Incident.team == filters.team)
+    if filters.since is not None:
+        query = query.where(col(Incident.started_at) >= filters.since)
+    if before_id is not None:
+        query = query.where(col(Incident.id) < before_id)
+    rows = list(session.exec(query).all())
+    page = rows[: min(limit, MAX_PAGE)]
+    next_cursor = page[-1].id if len(rows) > len(page) and page else None
+    return page, next_cursor
+
+
+def alerts_of(session: Session, *, incident_id: int) -> list[Alert]:
+    query = select(Alert).where(Alert.incident_id == incident_id).order_by(col(Alert.starts_at))
+    return list(session.exec(query).all())
+
+
+def timeline_of(session: Session, *, incident_id: int) -> list[TimelineEvent]:
+    query = (
+        select(TimelineEvent)
+        .where(TimelineEvent.incident_id == incident_id)
+        .order_by(col(TimelineEvent.at), col(TimelineEvent.id))
+    )
+    return list(session.exec(query).all())
+
+
+def acknowledge(session: Session, *, incident_id: int, actor: str, now: datetime) -> Incident:
+    """triggered -> acknowledged, recording who and when."""
+    incident = get(session, incident_id=incident_id, lock=True)
+    step = next_step(IncidentStatus(incident.status), Event.ACK)
+    incident.status = step.status
+    incident.acknowledged_at = incident.acknowledged_at or now
+    incident.acknowledged_by = incident.acknowledged_by or actor
+    incident.updated_at = now
+    record(
+        session,
+        incident_id=incident_id,
+        kind=Kind.ACKNOWLEDGED,
+        at=now,
+        actor=actor,
+        rule=step.rule,
+    )
+    log.info(
+        "incident acknowledged",
+        extra={"incident_id": incident_id, "actor": actor, "rule": step.rule},
+    )
+    return incident
+
+
+def resolve(
+    session: Session, *, incident_id: int, actor: str, note: str | None, now: datetime
+) -> Incident:
+    """Resolve by hand; alerts that still fire are named in the timeline."""
+    incident = get(session, incident_id=incident_id, lock=True)
+    step = next_step(IncidentStatus(incident.status), Event.RESOLVE)
+    still_firing = [
+        a.fingerprint for a in alerts_of(session, incident_id=incident_id) if a.status == "firing"
+    ]
+    incident.status = step.status
+    incident.open_key = None
+    incident.resolved_at = now
+    incident.resolved_by = actor
+    incident.resolution_note = note
+    incident.updated_at = now
+    record(
+        session,
+        incident_id=incident_id,
+        kind=Kind.RESOLVED,
+        at=now,
+        actor=actor,
+        rule=step.rule,
+        note=note,
+        alerts_still_firing=still_firing,
+    )
+    log.info(
+        "incident resolved",
+        extra={
+            "incident_id": incident_id,
+            "actor": actor,
+            "rule": step.rule,
+            "still_firing": len(still_firing),
+        },
+    )
+    return incident
+
+
+def add_note(
+    session: Session, *, incident_id: int, actor: str, text: str, now: datetime
+) -> Incident:
+    incident = get(session, incident_id=incident_id, lock=True)
+    incident.updated_at = now
+    record(session, incident_id=incident_id, kind=Kind.NOTE, at=now, actor=actor, text=text)
+    return incident

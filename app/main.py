@@ -1,0 +1,104 @@
+"""The application factory: ``create_app(settings, registry, clock)``.
+
+Nothing is built at import time. The lifespan opens the database, loads the catalog and the
+configuration, and runs the background flush of the delivery log and its retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from functools import partial
+
+import anyio
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from app import __version__
+from app.alerts.deliveries import DeliveryLog
+from app.alerts.repeats import RepeatCache
+from app.api.errors import install_error_handlers
+from app.api.middleware import RequestIdMiddleware
+from app.api.routes import deliveries, health, incidents, me, metrics, webhooks
+from app.auth.tokens import TokenSet
+from app.classification.catalog import load_catalog
+from app.config import load_config
+from app.db import Database, make_engine
+from app.metrics.instruments import create_instruments
+from app.settings import Settings
+from app.state import Clock, Services, utcnow
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = timedelta(seconds=1)
+PRUNE_EVERY = timedelta(hours=1)
+
+
+def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock) -> Services:
+    """Open the database and load everything the request handlers need."""
+    db = Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
+    return Services(
+        settings=settings,
+        config=load_config(settings.config),
+        catalog=load_catalog(settings.catalog_dir),
+        db=db,
+        registry=registry,
+        instruments=create_instruments(registry),
+        repeats=RepeatCache(),
+        deliveries=DeliveryLog(db),
+        webhook_tokens=TokenSet(settings.webhook_token_list()),
+        admin_tokens=TokenSet([settings.admin_token.get_secret_value()]),
+        clock=clock,
+    )
+
+
+async def _housekeeping(services: Services) -> None:
+    """Flush the delivery log every second; prune it by retention every hour."""
+    last_prune = None
+    while True:
+        await asyncio.sleep(FLUSH_EVERY.total_seconds())
+        await anyio.to_thread.run_sync(services.deliveries.flush)
+        now = services.clock()
+        if last_prune is None or now - last_prune >= PRUNE_EVERY:
+            cutoff = now - services.config.retention.deliveries
+            await anyio.to_thread.run_sync(partial(services.deliveries.prune, older_than=cutoff))
+            last_prune = now
+
+
+def create_app(
+    settings: Settings | None = None,
+    registry: CollectorRegistry | None = None,
+    clock: Clock = utcnow,
+) -> FastAPI:
+    """Build the ASGI app; tests pass their own settings, registry and clock."""
+    settings = settings or Settings()
+    registry = registry if registry is not None else CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings, registry, clock)
+        app.state.services = services
+        task = asyncio.create_task(_housekeeping(services))
+        log.info(
+            "runbook router started",
+            extra={"version": __version__, "classes": services.catalog.classes},
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            services.deliveries.flush()
+            services.db.dispose()
+
+    app = FastAPI(title="Runbook Router", version=__version__, lifespan=lifespan)
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    for module in (webhooks, incidents, deliveries, me, health, metrics):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,48 @@
+"""Process settings from the environment (prefix ``RUNBOOK_ROUTER_``).
+
+No instance is created at import time: ``create_app(settings)`` and the CLI build one, so
+tests choose their own database and tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/runbook-router.db"
+
+
+class Settings(BaseSettings):
+    """Everything the process reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNBOOK_ROUTER_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    config: Path = Path("config/runbook-router.yaml")
+    catalog_dir: Path = Path("runbook_templates")
+    data_dir: Path = Path("data")
+    webhook_tokens: SecretStr = SecretStr("")
+    admin_token: SecretStr = SecretStr("")
+    public_url: str = "http://127.0.0.1:8080"
+    prometheus_url: str | None = None
+    grafana_url: str | None = None
+    alertmanager_url: str | None = None
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_alerts_per_payload: int = Field(default=10_000, gt=0)
+    db_pool_size: int = Field(default=8, gt=0)
+
+    def webhook_token_list(self) -> list[str]:
+        """The configured ingest tokens, without blanks."""
+        raw = self.webhook_tokens.get_secret_value()
+        return [t.strip() for t in raw.split(",") if t.strip()]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
