@@ -149,11 +149,14 @@ def load_runbook(path: Path) -> Runbook:
         raise ConfigError(f"{path}:2: class {meta.class_!r} must equal the file name {stem!r}")
     sets = []
     for i, text in enumerate(meta.match):
+        line = _key_lines(front).get(("match", i), 2)
         try:
-            sets.append(parse_matchers(text))
+            parsed = parse_matchers(text)
         except MatcherSyntaxError as err:
-            line = _key_lines(front).get(("match", i), 2)
             raise ConfigError(f"{path}:{line}: match[{i}]: {err}") from err
+        if not parsed:
+            raise ConfigError(f"{path}:{line}: match[{i}]: an empty set would match every alert")
+        sets.append(parsed)
     return Runbook(meta, tuple(sets), path, body, body_line)
 
 

@@ -1,0 +1,95 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from prometheus_client import CollectorRegistry
+
+from app.main import create_app
+from app.migrate import migrate
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+INGEST_TOKEN = "ingest-token-for-tests"
+ADMIN_TOKEN = "admin-token-for-tests"
+WEBHOOK = "/api/v1/webhooks/alertmanager"
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
+
+
+class FakeClock:
+    """An injected clock that tests move by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 28, 11, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/rr.db"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        webhook_tokens=INGEST_TOKEN,
+        admin_token=ADMIN_TOKEN,
+        catalog_dir=ROOT / "runbook_templates",
+        config=ROOT / "config" / "runbook-router.yaml",
+        data_dir=tmp_path / "data",
+        log_format="console",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FakeClock) -> Iterator[FastAPI]:
+    migrate(settings.database_url)
+    return create_app(settings, registry=CollectorRegistry(), clock=clock)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c,
+    ):
+        yield c
+
+
+def ingest_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {INGEST_TOKEN}"}
+
+
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -1,0 +1,146 @@
+"""Bad input gets a clear 4xx naming the problem; storage faults get 503; nothing leaks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from app.settings import Settings
+from tests.conftest import WEBHOOK, FakeClock, ingest_headers, load_fixture
+from tests.factories import alert, payload
+
+pytestmark = pytest.mark.anyio
+
+GOOD = load_fixture("firing.json")
+
+
+def without(key: str) -> dict[str, Any]:
+    return {k: v for k, v in GOOD.items() if k != key}
+
+
+def alert_with(**changes: Any) -> dict[str, Any]:
+    return {**GOOD, "alerts": [{**GOOD["alerts"][0], **changes}]}
+
+
+BAD_INPUTS = [
+    pytest.param(b"{not json", 422, "not valid JSON", id="not-json"),
+    pytest.param(b"[]", 422, "must be a JSON object", id="array"),
+    pytest.param(without("version"), 422, "field 'version'", id="no-version"),
+    pytest.param({**GOOD, "version": "3"}, 422, "field 'version'", id="old-version"),
+    pytest.param(without("groupKey"), 422, "field 'groupKey'", id="no-group-key"),
+    pytest.param({**GOOD, "alerts": "x"}, 422, "field 'alerts'", id="alerts-not-list"),
+    pytest.param(alert_with(status="pending"), 422, "field 'alerts.0.status'", id="bad-status"),
+    pytest.param(alert_with(startsAt="yesterday"), 422, "field 'alerts.0.startsAt'", id="bad-time"),
+    pytest.param(alert_with(startsAt="2026-11-28T11:06:01"), 422, "time zone", id="naive-time"),
+    pytest.param(
+        alert_with(fingerprint=""), 422, "field 'alerts.0.fingerprint'", id="empty-fingerprint"
+    ),
+    pytest.param(alert_with(labels={"a": 1}), 422, "field 'alerts.0.labels.a'", id="label-int"),
+    pytest.param(alert_with(labels={"a": "x" * 20000}), 422, "longer than", id="huge-label"),
+    pytest.param(
+        {**GOOD, "truncatedAlerts": -1}, 422, "field 'truncatedAlerts'", id="negative-truncated"
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "message"), BAD_INPUTS)
+async def test_bad_input_is_a_clear_4xx(
+    client: AsyncClient, body: bytes | dict[str, Any], status: int, message: str
+) -> None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = await client.post(WEBHOOK, content=raw, headers=ingest_headers())
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert message in error["message"]
+    assert error["hint"]
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="none"),
+        pytest.param({"Authorization": "Bearer wrong"}, id="wrong-bearer"),
+        pytest.param({"Authorization": "Basic !!!"}, id="garbage-basic"),
+        pytest.param({"Authorization": "Token ingest-token-for-tests"}, id="wrong-scheme"),
+    ],
+)
+async def test_missing_or_wrong_token_is_401(client: AsyncClient, headers: dict[str, str]) -> None:
+    response = await client.post(WEBHOOK, json=GOOD, headers=headers)
+    assert response.status_code == 401
+    assert "RUNBOOK_ROUTER_WEBHOOK_TOKENS" in response.json()["error"]["hint"]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_body_over_the_limit_is_413(client: AsyncClient, settings: Settings) -> None:
+    big = b" " * (settings.max_body_bytes + 1)
+    response = await client.post(WEBHOOK, content=big, headers=ingest_headers())
+    assert response.status_code == 413
+    assert str(settings.max_body_bytes) in response.json()["error"]["message"]
+
+
+async def test_too_many_alerts_is_422(
+    client: AsyncClient, clock: FakeClock, settings: Settings
+) -> None:
+    many = [alert(f"f{i}", starts_at=clock.now) for i in range(settings.max_alerts_per_payload + 1)]
+    response = await client.post(WEBHOOK, json=payload(*many), headers=ingest_headers())
+    assert response.status_code == 422
+    assert "exceed the limit" in response.json()["error"]["message"]
+
+
+async def test_database_unavailable_is_503_and_recovers(
+    client: AsyncClient, app: FastAPI, settings: Settings, clock: FakeClock, tmp_path: Path
+) -> None:
+    db_file = Path(settings.database_url.removeprefix("sqlite:///"))
+    moved = tmp_path / "moved.db"
+    app.state.services.db.engine.dispose()
+    db_file.rename(moved)
+    db_file.mkdir()  # a folder where the database file was: every new connection fails
+    body = payload(alert("down", starts_at=clock.now))
+    response = await client.post(WEBHOOK, json=body, headers=ingest_headers())
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "storage_unavailable"
+    assert (await client.get("/readyz")).status_code == 503
+    db_file.rmdir()
+    moved.rename(db_file)
+    app.state.services.db.engine.dispose()
+    retried = await client.post(WEBHOOK, json=body, headers=ingest_headers())
+    assert (retried.status_code, retried.json()["new"]) == (200, 1)
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_outcomes_are_counted_and_logged_once(
+    client: AsyncClient, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    body = payload(alert("c", starts_at=clock.now))
+    await client.post(WEBHOOK, json=body, headers=ingest_headers())
+    await client.post(WEBHOOK, json=body, headers=ingest_headers())
+    await client.post(WEBHOOK, json=body)
+    await client.post(WEBHOOK, content=b"x", headers=ingest_headers())
+    text = (await client.get("/metrics")).text
+    for outcome, count in (
+        ("accepted", 1),
+        ("duplicate", 1),
+        ("unauthorized", 1),
+        ("invalid", 1),
+        ("error", 0),
+    ):
+        assert f'runbook_webhook_requests_total{{outcome="{outcome}"}} {count}.0' in text
+    webhook_lines = [r for r in caplog.records if r.getMessage().startswith("webhook ")]
+    assert [r.getMessage() for r in webhook_lines] == [
+        "webhook accepted",
+        "webhook duplicate",
+        "webhook unauthorized",
+        "webhook invalid",
+    ]
+    decisions = [r for r in caplog.records if r.getMessage() == "alert classified"]
+    assert len(decisions) == 1
+    assert decisions[0].__dict__["matcher"] == '{alertname="Workflow500"}'
+    assert all("ingest-token-for-tests" not in r.getMessage() for r in caplog.records)
