@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from app.main import create_app
 from app.migrate import migrate
 from app.settings import Settings
+from tests.postgres import REQUIRED, Cluster, cluster_or_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -54,9 +55,27 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 11, 28, 11, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/rr.db"
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster | str]:
+    """One private PostgreSQL cluster for the session (or why there is none)."""
+    yield from cluster_or_reason()
+
+
+def postgres_database(pg_cluster: Cluster | str) -> str:
+    """A fresh database URL; skips (fails under REQUIRE_REAL_SERVICES=1) without a server."""
+    if isinstance(pg_cluster, str):
+        if REQUIRED:
+            pytest.fail(f"{pg_cluster} [REQUIRE_REAL_SERVICES=1]")
+        pytest.skip(pg_cluster)
+    return pg_cluster.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Database-facing tests run on a real SQLite file and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/rr.db"
+    return postgres_database(request.getfixturevalue("pg_cluster"))
 
 
 @pytest.fixture

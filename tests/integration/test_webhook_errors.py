@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import make_url
 
 from app.settings import Settings
 from tests.conftest import WEBHOOK, FakeClock, ingest_headers, load_fixture
@@ -94,22 +98,42 @@ async def test_too_many_alerts_is_422(
     assert "exceed the limit" in response.json()["error"]["message"]
 
 
+@contextmanager
+def outage(database_url: str, tmp_path: Path) -> Iterator[None]:
+    """Make the real database refuse every new connection, then bring it back."""
+    if database_url.startswith("sqlite"):
+        db_file = Path(database_url.removeprefix("sqlite:///"))
+        moved = tmp_path / "moved.db"
+        db_file.rename(moved)
+        db_file.mkdir()  # a folder where the database file was: connections fail
+        yield
+        db_file.rmdir()
+        moved.rename(db_file)
+        return
+    url = make_url(database_url)
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(False)
+    name = url.database
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        yield
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+
+
 async def test_database_unavailable_is_503_and_recovers(
     client: AsyncClient, app: FastAPI, settings: Settings, clock: FakeClock, tmp_path: Path
 ) -> None:
-    db_file = Path(settings.database_url.removeprefix("sqlite:///"))
-    moved = tmp_path / "moved.db"
-    app.state.services.db.engine.dispose()
-    db_file.rename(moved)
-    db_file.mkdir()  # a folder where the database file was: every new connection fails
+    engine = app.state.services.db.engine
     body = payload(alert("down", starts_at=clock.now))
-    response = await client.post(WEBHOOK, json=body, headers=ingest_headers())
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "storage_unavailable"
-    assert (await client.get("/readyz")).status_code == 503
-    db_file.rmdir()
-    moved.rename(db_file)
-    app.state.services.db.engine.dispose()
+    engine.dispose()
+    with outage(settings.database_url, tmp_path):
+        response = await client.post(WEBHOOK, json=body, headers=ingest_headers())
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "storage_unavailable"
+        assert (await client.get("/readyz")).status_code == 503
+    engine.dispose()
     retried = await client.post(WEBHOOK, json=body, headers=ingest_headers())
     assert (retried.status_code, retried.json()["new"]) == (200, 1)
     assert (await client.get("/readyz")).status_code == 200

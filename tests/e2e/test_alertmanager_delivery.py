@@ -1,0 +1,421 @@
+"""A real Alertmanager delivers to the real server: incidents open, repeat, resolve, 401s.
+
+Alertmanager (Debian's ``prometheus-alertmanager``) runs with gossip disabled and short group
+timers: ``group_wait`` 1s, ``group_interval`` 2s and ``repeat_interval`` 1s, so every firing
+group is re-sent at each 2s tick. That makes repeats happen for real within the test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, ROOT, WEBHOOK, admin_headers
+from tests.e2e.conftest import ServiceLogs
+from tests.services import ServerProcess, free_port, http_ok, need_binary, wait_until
+
+pytestmark = pytest.mark.e2e
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+AMTOOL = "/usr/bin/amtool"
+PACKAGE = "prometheus-alertmanager"
+RECEIVER = "runbook-router"
+WAIT = 12.0  # seconds for any one condition; each normally holds within 1-3s
+
+WORKFLOW = {"alertname": "Workflow500", "service": "workflow-api", "severity": "critical"}
+PDF = {"alertname": "PdfNotFound", "service": "documents", "severity": "warning"}
+UNKNOWN = {"alertname": "E2eUnmappedAlert", "service": "billing", "severity": "info"}
+CLASSES = {"workflow-500": "Workflow500", "pdf-404": "PdfNotFound", "generic": "E2eUnmappedAlert"}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def now_ms() -> datetime:
+    """Now, cut to milliseconds so a timestamp survives every round trip unchanged."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def am_alert(
+    labels: dict[str, str], starts_at: datetime, ends_at: datetime | None = None
+) -> dict[str, Any]:
+    """One alert as posted to Alertmanager's ``/api/v2/alerts``."""
+    alert: dict[str, Any] = {
+        "labels": labels,
+        "annotations": {"summary": f"{labels['alertname']} (e2e)"},
+        "startsAt": iso(starts_at),
+        "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=up",
+    }
+    if ends_at is not None:
+        alert["endsAt"] = iso(ends_at)
+    return alert
+
+
+def group_key(alertname: str) -> str:
+    """The group key Alertmanager sends for a root route with ``group_by: [alertname]``."""
+    return f'{{}}:{{alertname="{alertname}"}}'
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, *, timeout: float = 5) -> None:
+    """Terminate, then kill if it has not exited within ``timeout`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def write_config(path: Path, *, webhook_url: str, token: str) -> Path:
+    config = {
+        "route": {
+            "receiver": RECEIVER,
+            "group_by": ["alertname"],
+            "group_wait": "1s",
+            "group_interval": "2s",
+            "repeat_interval": "1s",
+        },
+        "receivers": [
+            {
+                "name": RECEIVER,
+                "webhook_configs": [
+                    {
+                        "url": webhook_url,
+                        "send_resolved": True,
+                        "max_alerts": 0,
+                        "http_config": {"authorization": {"type": "Bearer", "credentials": token}},
+                    }
+                ],
+            }
+        ],
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def check_config(amtool: str, path: Path) -> None:
+    result = subprocess.run(
+        [amtool, "check-config", str(path)], capture_output=True, text=True, timeout=30
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"amtool check-config {path} failed:\n{output}"
+    assert "SUCCESS" in output, output
+
+
+@dataclass
+class Alertmanager:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        response = httpx.post(f"{self.url}/api/v2/alerts", json=alerts, timeout=5)
+        assert response.status_code == 200, f"{response.status_code} {response.text}"
+
+    def alerts(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/api/v2/alerts", timeout=5)
+        assert response.status_code == 200, response.text
+        data: list[dict[str, Any]] = response.json()
+        return data
+
+    def counter(self, name: str, **labels: str) -> float:
+        """Sum of one counter's samples whose labels include ``labels``."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+
+
+class RouterApi:
+    """The server's admin API, failing on anything but 200."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, headers=admin_headers(), timeout=5)
+
+    def get(self, path: str, **params: object) -> Any:
+        response = self.http.get(path, params=params)
+        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    def incidents(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.get("/api/v1/incidents", limit=200)["items"]
+        return items
+
+    def by_class(self) -> dict[str, dict[str, Any]]:
+        return {i["runbook_class"]: i for i in self.incidents()}
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        data: dict[str, Any] = self.get(f"/api/v1/incidents/{incident_id}")
+        return data
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.get("/api/v1/deliveries", limit=500)["items"]
+        return items
+
+    def close(self) -> None:
+        self.http.close()
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def binaries() -> tuple[str, str]:
+    """Alertmanager and amtool, both from Debian's package; skip (or fail in CI) without."""
+    return need_binary(ALERTMANAGER, PACKAGE), need_binary(AMTOOL, PACKAGE)
+
+
+@pytest.fixture
+def server(tmp_path: Path, service_logs: ServiceLogs) -> Iterator[ServerProcess]:
+    env = {
+        "RUNBOOK_ROUTER_DATABASE_URL": f"sqlite:///{tmp_path}/runbook-router.db",
+        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": INGEST_TOKEN,
+        "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
+        "RUNBOOK_ROUTER_CONFIG": str(ROOT / "config" / "runbook-router.yaml"),
+        "RUNBOOK_ROUTER_DATA_DIR": str(tmp_path / "data"),
+        "RUNBOOK_ROUTER_LOG_FORMAT": "console",
+    }
+    log_path = service_logs.register("runbook-router", tmp_path / "runbook-router.log")
+    process = ServerProcess(env, log_path)
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def api(server: ServerProcess) -> Iterator[RouterApi]:
+    client = RouterApi(server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def start_alertmanager(
+    binaries: tuple[str, str], server: ServerProcess, tmp_path: Path, service_logs: ServiceLogs
+) -> Iterator[Callable[[str], Alertmanager]]:
+    """Start Alertmanager with a webhook receiver pointing at ``server`` with ``token``."""
+    alertmanager, amtool = binaries
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(token: str) -> Alertmanager:
+        work = tmp_path / "alertmanager"
+        (work / "data").mkdir(parents=True)
+        config = write_config(
+            work / "alertmanager.yml", webhook_url=server.url + WEBHOOK, token=token
+        )
+        check_config(amtool, config)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log_path = service_logs.register("alertmanager", work / "alertmanager.log")
+        command = [
+            alertmanager,
+            f"--config.file={config}",
+            f"--storage.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.external-url={url}",
+            "--cluster.listen-address=",
+            "--log.level=debug",
+        ]
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"alertmanager exited with status {proc.returncode} (log: {log_path})")
+            return http_ok(f"{url}/-/ready")
+
+        wait_until(ready, timeout=15, what=f"alertmanager /-/ready on {url} (log: {log_path})")
+        return Alertmanager(url, proc, log_path)
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            stop_process(proc)
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def _deliveries_for(api: RouterApi, alertname: str) -> list[dict[str, Any]]:
+    return [d for d in api.deliveries() if d["group_key"] == group_key(alertname)]
+
+
+def _open_and_check_incidents(api: RouterApi, started: datetime) -> dict[str, dict[str, Any]]:
+    wait_until(
+        lambda: (
+            {c: i["status"] for c, i in api.by_class().items()}
+            == dict.fromkeys(CLASSES, "triggered")
+        ),
+        timeout=WAIT,
+        what=f"three triggered incidents of classes {sorted(CLASSES)}",
+    )
+    incidents = api.by_class()
+    for runbook_class, alertname in CLASSES.items():
+        incident = incidents[runbook_class]
+        assert incident["group_key"] == group_key(alertname), incident
+        assert incident["resolved_at"] is None, incident
+        assert parse_time(incident["started_at"]) == started, incident
+        assert incident["title"] == f"{alertname} (e2e)", incident
+    return incidents
+
+
+def _wait_for_repeats(api: RouterApi) -> None:
+    """Every group is delivered again (repeat_interval) and stored nothing new."""
+    for alertname in CLASSES.values():
+        wait_until(
+            lambda name=alertname: len(_deliveries_for(api, name)) >= 2,
+            timeout=WAIT,
+            what=f"Alertmanager to repeat the {alertname} notification",
+        )
+        first, *repeats = reversed(_deliveries_for(api, alertname))
+        assert (first["outcome"], first["new"], first["status"]) == ("accepted", 1, "firing")
+        for repeat in repeats:
+            assert repeat["outcome"] == "duplicate", repeat
+            assert (repeat["new"], repeat["duplicates"]) == (0, 1), repeat
+
+
+def test_alertmanager_delivers_alerts_then_resolutions(
+    start_alertmanager: Callable[[str], Alertmanager], api: RouterApi
+) -> None:
+    am = start_alertmanager(INGEST_TOKEN)
+    started = now_ms() - timedelta(minutes=1)
+    first = {
+        "workflow": am_alert({**WORKFLOW, "instance": "api-1"}, started),
+        "pdf": am_alert(PDF, started),
+        "unknown": am_alert(UNKNOWN, started),
+    }
+    am.post_alerts(list(first.values()))
+
+    incidents = _open_and_check_incidents(api, started)
+    _wait_for_repeats(api)
+    for incident in incidents.values():
+        assert len(api.incident(incident["id"])["alerts"]) == 1, "a repeat was stored twice"
+
+    # A second alert joins the open Workflow500 group: the next notification carries both.
+    workflow_id = incidents["workflow-500"]["id"]
+    second_start = now_ms() - timedelta(seconds=5)
+    second = am_alert({**WORKFLOW, "instance": "api-2"}, second_start)
+    am.post_alerts([second])
+    wait_until(
+        lambda: len(api.incident(workflow_id)["alerts"]) == 2,
+        timeout=WAIT,
+        what="the second Workflow500 alert to join incident {workflow_id}",
+    )
+    detail = api.incident(workflow_id)
+    assert detail["status"] == "triggered"
+    assert [e["kind"] for e in detail["timeline"]] == ["opened", "alerts_added"]
+    fingerprints = {
+        a["fingerprint"] for a in am.alerts() if a["labels"]["alertname"] == "Workflow500"
+    }
+    assert {a["fingerprint"] for a in detail["alerts"]} == fingerprints
+    assert len(api.incidents()) == 3, "the second alert must not open another incident"
+
+    # Resolve everything: the same alerts, same startsAt, with endsAt in the past.
+    end = now_ms() - timedelta(seconds=1)
+    am.post_alerts(
+        [
+            {**first["workflow"], "endsAt": iso(end - timedelta(seconds=1))},
+            {**second, "endsAt": iso(end)},
+            {**first["pdf"], "endsAt": iso(end)},
+            {**first["unknown"], "endsAt": iso(end)},
+        ]
+    )
+    wait_until(
+        lambda: all(i["status"] == "resolved" for i in api.incidents()),
+        timeout=WAIT,
+        what="all three incidents to be resolved by Alertmanager's resolved notifications",
+    )
+    _check_resolved(api, incidents, end)
+    _check_delivery_log(api)
+    assert am.counter("alertmanager_notifications_failed_total", integration="webhook") == 0
+
+
+def _check_resolved(api: RouterApi, incidents: dict[str, dict[str, Any]], end: datetime) -> None:
+    expected_alerts = {"workflow-500": 2, "pdf-404": 1, "generic": 1}
+    current = api.by_class()
+    assert len(current) == 3
+    for runbook_class, incident in incidents.items():
+        detail = api.incident(incident["id"])
+        assert current[runbook_class]["id"] == incident["id"]
+        assert detail["resolved_by"] == "alertmanager", detail
+        # resolved_at is the latest endsAt of the incident's alerts
+        assert detail["resolved_at"] is not None
+        assert parse_time(detail["resolved_at"]) == end, detail
+        assert len(detail["alerts"]) == expected_alerts[runbook_class], detail["alerts"]
+        assert {a["status"] for a in detail["alerts"]} == {"resolved"}, detail["alerts"]
+        assert all(a["ends_at"] is not None for a in detail["alerts"])
+        assert detail["timeline"][-1]["kind"] == "resolved", detail["timeline"]
+        assert detail["timeline"][-1]["rule"] == "AUTO-1", detail["timeline"]
+
+
+def _check_delivery_log(api: RouterApi) -> None:
+    deliveries = api.deliveries()
+    assert deliveries, "no deliveries logged"
+    for delivery in deliveries:
+        assert delivery["http_status"] == 200, delivery
+        assert delivery["outcome"] in {"accepted", "duplicate"}, delivery
+        assert delivery["receiver"] == RECEIVER, delivery
+        assert delivery["error"] == "", delivery
+    assert {d["group_key"] for d in deliveries} == {group_key(n) for n in CLASSES.values()}
+    accepted = Counter(
+        (d["group_key"], d["status"]) for d in deliveries if d["outcome"] == "accepted"
+    )
+    for alertname in CLASSES.values():
+        assert accepted[(group_key(alertname), "firing")] >= 1, accepted
+        assert accepted[(group_key(alertname), "resolved")] == 1, accepted
+    # four alert occurrences in all, each stored by exactly one delivery
+    assert sum(d["new"] for d in deliveries) == 4, deliveries
+    assert sum(d["alerts"] for d in deliveries) > 4, "Alertmanager sent no repeats"
+
+
+def test_wrong_token_in_alertmanager_is_unauthorized(
+    start_alertmanager: Callable[[str], Alertmanager], api: RouterApi
+) -> None:
+    am = start_alertmanager("not-the-ingest-token")
+    am.post_alerts([am_alert(WORKFLOW, now_ms() - timedelta(seconds=30))])
+
+    # A 4xx is not retried at once, but the group is tried again at every group_interval.
+    wait_until(
+        lambda: len(api.deliveries()) >= 2,
+        timeout=WAIT,
+        what="two webhook deliveries from Alertmanager with the wrong token",
+    )
+    for delivery in api.deliveries():
+        assert delivery["outcome"] == "unauthorized", delivery
+        assert delivery["http_status"] == 401, delivery
+        assert (delivery["alerts"], delivery["new"], delivery["incident_ids"]) == (0, 0, [])
+        assert "token" in delivery["error"], delivery
+    wait_until(
+        lambda: am.counter("alertmanager_notifications_failed_total", integration="webhook") >= 2,
+        timeout=WAIT,
+        what="Alertmanager to count its failed webhook notifications",
+    )
+    assert api.incidents() == []
