@@ -24,8 +24,8 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @cli.command()
@@ -68,7 +68,9 @@ def serve(
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = False,
 ) -> None:
     """Serve the API and UI (one process; run several on PostgreSQL to scale)."""
-    settings, generated = ensure_tokens(Settings())
+    base = Settings()
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings, generated = ensure_tokens(base.model_copy(update=overrides))
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     if migrate_first:
         run_migrations(settings.database_url)

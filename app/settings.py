@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     webhook_tokens: SecretStr = SecretStr("")
     admin_token: SecretStr = SecretStr("")
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = ""
     prometheus_url: str | None = None
     grafana_url: str | None = None
     alertmanager_url: str | None = None
@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         """The configured ingest tokens, without blanks."""
         raw = self.webhook_tokens.get_secret_value()
         return [t.strip() for t in raw.split(",") if t.strip()]
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach this server: PUBLIC_URL, else the bound host and port."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

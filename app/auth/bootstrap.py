@@ -54,7 +54,7 @@ def ensure_tokens(settings: Settings) -> tuple[Settings, bool]:
 
 def receiver_snippet(settings: Settings, token: str) -> str:
     """A ready-to-paste Alertmanager ``receivers:`` entry for this server."""
-    url = f"{settings.public_url.rstrip('/')}/api/v1/webhooks/alertmanager"
+    url = f"{settings.base_url}/api/v1/webhooks/alertmanager"
     return (
         "receivers:\n"
         "  - name: runbook-router\n"

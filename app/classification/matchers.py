@@ -1,19 +1,16 @@
 """Alertmanager label matchers: a pure port of the classic parser in ``pkg/labels``.
 
 Parsing follows ``ParseMatchers``/``ParseMatcher`` (``parse.go``), matching and ``String()``
-follow ``matcher.go``: regexes are anchored as ``^(?:value)$`` and a missing label is ``""``.
-Unlike Go's ``NewMatcher``, constructing a ``Matcher`` also checks the label name against the
-classic rule ``[a-zA-Z_:][a-zA-Z0-9_:]*``, so ``str(m)`` always parses back to ``m``.
+follow ``matcher.go``: regexes are anchored as ``^(?:value)$``, a missing label is ``""``.
+Unlike Go's ``NewMatcher``, ``Matcher`` checks the name (``[a-zA-Z_:][a-zA-Z0-9_:]*``).
 
-Go RE2 patterns are translated to Python ``re`` so both accept and match the same things:
-mid-pattern ``(?flags)`` becomes a scoped ``(?flags:...)`` group (Python 3.11 rejects global
-flags after the start); ``\\d \\w \\s \\b`` and ``[[:alpha:]]``-style classes stay ASCII-only;
-``$`` (without ``m``) and ``\\z`` match only at the very end; ``x{,n}`` is literal; ``\\Q..\\E``,
-``\\x{..}``, octal escapes and ``(?<name>..)`` are converted. What Go rejects is rejected
-(look-arounds, backreferences, atomic groups, possessive or stacked quantifiers, repeat counts
-over 1000, ``\\Z``, ``\\u``). Valid in Go but rejected here: Unicode classes (``\\pL``) and the
-ungreedy flag ``(?U)``. Python's engine backtracks, so unlike RE2 a pathological pattern can be
-slow; ``(?i)`` case folding follows Python's Unicode tables, not Go's.
+Go RE2 patterns are translated so Python's ``re`` accepts and matches the same things:
+mid-pattern ``(?i)`` becomes a scoped ``(?i:...)`` group; ``\\d \\w \\s \\b`` and ``[[:alpha:]]``
+stay ASCII-only; ``$`` (without ``m``) and ``\\z`` mean the very end; ``x{,n}`` is literal;
+``\\Q..\\E``, ``\\x{..}``, octal and ``(?<name>..)`` are converted. Go's errors are kept (look-
+arounds, backreferences, possessive/stacked quantifiers, repeats over 1000, ``\\Z``, ``\\u``).
+Valid in Go but rejected here: ``\\pL``/``\\p{Greek}`` and ``(?U)``. Unlike RE2, Python
+backtracks (a pathological pattern can be slow) and ``(?i)`` uses Python's case folding.
 """
 
 from __future__ import annotations
@@ -240,13 +237,11 @@ class Matcher:
         return f'{self.name}{self.type}"{_escape(self.value)}"'
 
 
-class _BadQuote(Exception):
-    def __init__(self, index: int) -> None:
-        self.index = index  # within the raw value, opening quote included
+def _unescape(raw: str) -> str | int:
+    """ParseMatcher's unescaping (``\\"``, ``\\\\``, ``\\n``; other ``\\`` are literal).
 
-
-def _unescape(raw: str) -> str:
-    """ParseMatcher's unescaping: ``\\"``, ``\\\\`` and ``\\n``; any other ``\\`` is literal."""
+    Returns the index in ``raw`` of a misplaced double quote instead, if there is one.
+    """
     quoted = raw.startswith('"')
     body = raw[1:] if quoted else raw
     out, escaped, expect_quote = [], False, quoted
@@ -258,13 +253,11 @@ def _unescape(raw: str) -> str:
             escaped = True
         elif c == '"':
             if not expect_quote or i < len(body) - 1:
-                raise _BadQuote(i + quoted)
+                return i + quoted
             expect_quote = False
         else:
             out.append(c)
-    if expect_quote:
-        raise _BadQuote(0)
-    return "".join(out)
+    return 0 if expect_quote else "".join(out)
 
 
 def _parse(token: str, text: str, offset: int) -> Matcher:
@@ -276,14 +269,13 @@ def _parse(token: str, text: str, offset: int) -> Matcher:
         reason = f"bad matcher format, expected {what}" if token.strip() else "empty matcher"
         raise MatcherSyntaxError(token, reason, text, offset + end + 1)
     raw, column = m.group(3), offset + m.start(3) + 1
-    try:
-        raw.encode("utf-8")
-        return Matcher(m.group(1), MatchType(m.group(2)), _unescape(raw))
-    except UnicodeEncodeError:
-        raise MatcherSyntaxError(token, "matcher value not valid UTF-8", text, column) from None
-    except _BadQuote as bad:
+    if not raw.isascii() and any(0xD800 <= ord(c) < 0xE000 for c in raw):
+        raise MatcherSyntaxError(token, "matcher value not valid UTF-8", text, column)
+    if isinstance(value := _unescape(raw), int):
         reason = "matcher value contains unescaped double quote"
-        raise MatcherSyntaxError(token, reason, text, column + bad.index) from None
+        raise MatcherSyntaxError(token, reason, text, column + value)
+    try:
+        return Matcher(m.group(1), MatchType(m.group(2)), value)
     except MatcherSyntaxError as exc:
         raise MatcherSyntaxError(token, exc.reason, text, column) from None
 

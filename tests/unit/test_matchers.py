@@ -235,6 +235,8 @@ def test_matcher_matches_alertmanager_cases(
         ("a|b", "ab", False),
         ("foo", "foo\n", False),  # Go's $ is the very end, Python's $ is not
         ("foo$", "foo\n", False),
+        ("a$\n?", "a\n", False),  # in Go, $ without (?m) never matches before a newline
+        ("(?m)a$\n?", "a\n", True),
         (r"foo\z", "foo", True),
         (r"\d+", "123", True),
         (r"\d", "٣", False),  # ASCII-only, as in Go

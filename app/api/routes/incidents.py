@@ -33,7 +33,7 @@ Actor = Annotated[Principal, Depends(require("incidents:act"))]
 def _detail(services: Services, incident_id: int) -> IncidentDetail:
     with services.db.session() as session:
         incident = service.get(session, incident_id=incident_id)
-        out = IncidentOut.of(incident, public_url=services.settings.public_url)
+        out = IncidentOut.of(incident, public_url=services.settings.base_url)
         return IncidentDetail(
             **out.model_dump(),
             alerts=[AlertOut.of(a) for a in service.alerts_of(session, incident_id=incident_id)],
@@ -58,7 +58,7 @@ def list_incidents(
     filters = service.IncidentFilter(status, runbook_class, team, since)
     with services.db.session() as session:
         page, cursor = service.list_page(session, filters=filters, limit=limit, before_id=before)
-        public = services.settings.public_url
+        public = services.settings.base_url
         return IncidentPage(items=[IncidentOut.of(i, public_url=public) for i in page], next=cursor)
 
 
