@@ -16,7 +16,7 @@ from functools import partial
 
 import anyio
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from app import __version__
 from app.alerts.deliveries import DeliveryLog
@@ -28,6 +28,7 @@ from app.auth.tokens import TokenSet
 from app.classification.catalog import load_catalog
 from app.config import load_config
 from app.db import Database, make_engine
+from app.metrics.collectors import KpiCollector
 from app.metrics.instruments import create_instruments
 from app.settings import Settings
 from app.state import Clock, Services, utcnow
@@ -76,12 +77,20 @@ def create_app(
 ) -> FastAPI:
     """Build the ASGI app; tests pass their own settings, registry and clock."""
     settings = settings or Settings()
+    # *_created series only add noise to every scrape.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = registry if registry is not None else CollectorRegistry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings, registry, clock)
         app.state.services = services
+        collector = KpiCollector(
+            services.db,
+            services.catalog.classes,
+            {name: rb.meta.severity for name, rb in services.catalog.runbooks.items()},
+        )
+        registry.register(collector)
         task = asyncio.create_task(_housekeeping(services))
         log.info(
             "runbook router started",
@@ -94,6 +103,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             services.deliveries.flush()
+            registry.unregister(collector)
             services.db.dispose()
 
     app = FastAPI(title="Runbook Router", version=__version__, lifespan=lifespan)

@@ -26,6 +26,7 @@ from app.classification.classifier import Decision, classify
 from app.db import Database
 from app.incidents import grouping
 from app.incidents.grouping import Identity, Occurrence, Template, Windows
+from app.metrics import aggregates as kpi
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ def _store_new(
             for a, d in items
         ]
         session.execute(_TABLE.insert(), rows)
+        kpi.add(session, kpi.CLASSIFIED, {"class": identity.runbook_class}, len(items))
         for alert, decision in items:
             _log_decision(alert, decision)
         result.new += len(items)

@@ -20,6 +20,7 @@ from app.incidents.lifecycle import Event, next_step
 from app.incidents.models import Incident
 from app.incidents.models import IncidentStatus as S
 from app.incidents.timeline import Kind, record
+from app.metrics import aggregates as kpi
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def _create(
     session.flush()
     assert incident.id is not None
     rule = "OPEN-1" if firing else "OPEN-2"
+    _count_opened(session, incident)
     fingerprints = [o.fingerprint for o in occurrences]
     record(
         session,
@@ -147,6 +149,17 @@ def _create(
     return incident
 
 
+def _count_opened(session: Session, incident: Incident) -> None:
+    cls = incident.runbook_class
+    kpi.add(
+        session, kpi.INCIDENTS, {"class": cls, "severity": kpi.severity_label(incident.severity)}
+    )
+    if incident.recurrence_of is not None:
+        kpi.add(session, kpi.RECURRENCES, {"class": cls})
+    if incident.resolved_at is not None:
+        kpi.observe_between(session, kpi.RESOLUTION, cls, incident.started_at, incident.resolved_at)
+
+
 def _reopen(session: Session, incident: Incident, identity: Identity, now: datetime) -> bool:
     """Reopen a resolved incident; False when another writer changed it first."""
     step = next_step(S(incident.status), Event.FIRE)
@@ -166,6 +179,7 @@ def _reopen(session: Session, incident: Incident, identity: Identity, now: datet
         return False
     session.refresh(incident)
     assert incident.id is not None
+    kpi.add(session, kpi.FLAPS, {"class": incident.runbook_class})
     record(
         session,
         incident_id=incident.id,
@@ -249,6 +263,13 @@ def settle(session: Session, *, incident_ids: set[int], now: datetime) -> None:
         incident.resolved_at = last_end or now
         incident.resolved_by = "alertmanager"
         incident.updated_at = now
+        kpi.observe_between(
+            session,
+            kpi.RESOLUTION,
+            incident.runbook_class,
+            incident.started_at,
+            incident.resolved_at,
+        )
         record(
             session,
             incident_id=incident_id,

@@ -13,6 +13,7 @@ from app.errors import NotFound
 from app.incidents.lifecycle import Event, next_step
 from app.incidents.models import Incident, IncidentStatus, TimelineEvent
 from app.incidents.timeline import Kind, record
+from app.metrics import aggregates as kpi
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,12 @@ def acknowledge(session: Session, *, incident_id: int, actor: str, now: datetime
     """triggered -> acknowledged, recording who and when."""
     incident = get(session, incident_id=incident_id, lock=True)
     step = next_step(IncidentStatus(incident.status), Event.ACK)
+    if incident.acknowledged_at is None:
+        incident.acknowledged_at, incident.acknowledged_by = now, actor
+        kpi.observe_between(
+            session, kpi.ACKNOWLEDGE, incident.runbook_class, incident.started_at, now
+        )
     incident.status = step.status
-    incident.acknowledged_at = incident.acknowledged_at or now
-    incident.acknowledged_by = incident.acknowledged_by or actor
     incident.updated_at = now
     record(
         session,
@@ -110,6 +114,7 @@ def resolve(
     incident.resolved_by = actor
     incident.resolution_note = note
     incident.updated_at = now
+    kpi.observe_between(session, kpi.RESOLUTION, incident.runbook_class, incident.started_at, now)
     record(
         session,
         incident_id=incident_id,

@@ -6,7 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import app.alerts.models
-import app.incidents.models  # noqa: F401  (tables register on SQLModel.metadata)
+import app.incidents.models
+import app.metrics.aggregates  # noqa: F401  (tables register on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata
 connection = context.config.attributes["connection"]

@@ -330,7 +330,7 @@ def test_alertmanager_delivers_alerts_then_resolutions(
     wait_until(
         lambda: len(api.incident(workflow_id)["alerts"]) == 2,
         timeout=WAIT,
-        what="the second Workflow500 alert to join incident {workflow_id}",
+        what=f"the second Workflow500 alert to join incident {workflow_id}",
     )
     detail = api.incident(workflow_id)
     assert detail["status"] == "triggered"
