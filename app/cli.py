@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.table import Table
 
 from app.auth.bootstrap import ensure_tokens, receiver_snippet
 from app.classification.catalog import load_catalog
 from app.config import load_config
+from app.db import Database, make_engine
+from app.durations import format_duration, parse_duration
 from app.errors import ConfigError
 from app.logging import configure_logging
 from app.main import create_app
+from app.metrics.kpis import report as kpi_report
 from app.migrate import migrate as run_migrations
 from app.settings import Settings
 
@@ -94,6 +99,62 @@ def _print_bootstrap(settings: Settings, generated: bool) -> None:
     out.print(f"  ingest token: {token}\n  admin token:  {settings.admin_token.get_secret_value()}")
     out.print("Paste into alertmanager.yml:\n")
     out.print(receiver_snippet(settings, token), markup=False, highlight=False)
+
+
+def _fmt(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(timedelta(seconds=round(seconds)))
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
+
+
+@cli.command()
+def kpis(window: Annotated[str, typer.Option(help="time window, e.g. 30d")] = "30d") -> None:
+    """KPIs by runbook class for a window, as a table."""
+    settings = Settings()
+    db = Database(make_engine(settings.database_url, pool_size=1))
+    try:
+        with db.session() as session:
+            data = kpi_report(
+                session,
+                classes=load_catalog(settings.catalog_dir).classes,
+                window=parse_duration(window),
+                now=datetime.now(UTC),
+            )
+    finally:
+        db.dispose()
+    table = Table(title=f"Runbook Router KPIs, last {window}")
+    for column in (
+        "class",
+        "incidents",
+        "open",
+        "MTTA p50/p90",
+        "MTTR p50/p90",
+        "recurrence",
+        "flaps",
+        "first view p50/p90",
+        "viewed <15m",
+    ):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for c in data.classes:
+        table.add_row(
+            c.runbook_class,
+            str(c.incidents),
+            str(c.open),
+            f"{_fmt(c.mtta.median_seconds)} / {_fmt(c.mtta.p90_seconds)}",
+            f"{_fmt(c.mttr.median_seconds)} / {_fmt(c.mttr.p90_seconds)}",
+            _pct(c.recurrence_rate),
+            str(c.flaps),
+            f"{_fmt(c.first_view.median_seconds)} / {_fmt(c.first_view.p90_seconds)}",
+            _pct(c.first_view_within_target),
+        )
+    out.print(table)
+    cov = data.coverage
+    out.print(
+        f"runbook coverage of the top {cov.top} alertnames: {_pct(cov.covered_share)}"
+        + (f"; uncovered: {', '.join(cov.uncovered)}" if cov.uncovered else "")
+    )
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from app.alerts.deliveries import DeliveryLog
 from app.alerts.repeats import RepeatCache
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestIdMiddleware
-from app.api.routes import deliveries, health, incidents, me, metrics, webhooks
+from app.api.routes import deliveries, health, incidents, kpis, me, metrics, webhooks
 from app.auth.tokens import TokenSet
 from app.classification.catalog import load_catalog
 from app.config import load_config
@@ -109,6 +109,6 @@ def create_app(
     app = FastAPI(title="Runbook Router", version=__version__, lifespan=lifespan)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    for module in (webhooks, incidents, deliveries, me, health, metrics):
+    for module in (webhooks, incidents, kpis, deliveries, me, health, metrics):
         app.include_router(module.router)
     return app

@@ -53,6 +53,7 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=id_column())
     received_at: datetime = Field(sa_type=UTCDateTime)
     request_id: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=256)
     receiver: str = Field(default="", max_length=256)
     group_key: str = Field(default="", max_length=4096)
     status: str = Field(default="", max_length=16)
@@ -60,6 +61,7 @@ class Delivery(SQLModel, table=True):
     alerts: int = 0
     new: int = 0
     duplicates: int = 0
+    resolved: int = 0
     truncated_alerts: int = 0
     outcome: str = Field(max_length=16)
     http_status: int

@@ -11,11 +11,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.alerts.repeats import Remembered
 from app.alerts.schemas import WebhookPayload, parse_payload
 from app.alerts.service import IngestResult, ingest
 from app.auth.tokens import credential
@@ -36,7 +38,8 @@ _OUTCOME_BY_STATUS = {401: "unauthorized", 413: "invalid", 422: "invalid"}
 
 @dataclass(slots=True)
 class _Trace:
-    payload: WebhookPayload | None = None
+    user_agent: str
+    payload: WebhookPayload | Remembered | None = None
     result: IngestResult | None = None
     outcome: str = "error"
     status: int = 500
@@ -88,8 +91,10 @@ async def _process(
     now = services.clock()
     cached = services.repeats.get(key, now=now)
     if cached is not None:
-        trace.outcome = "duplicate"
-        return IngestResult(alerts=cached[0], duplicates=cached[0], incident_ids=cached[1])
+        trace.outcome, trace.payload = "duplicate", cached
+        return IngestResult(
+            alerts=cached.alerts, duplicates=cached.alerts, incident_ids=cached.incident_ids
+        )
     trace.payload = payload = _decode(body, services)
     try:
         result = await anyio.to_thread.run_sync(
@@ -105,69 +110,89 @@ async def _process(
         raise StorageUnavailable(
             "the alerts could not be stored; retry", hint="Alertmanager retries 5xx by itself"
         ) from err
-    services.repeats.put(key, alerts=result.alerts, incidents=result.incident_ids, now=now)
+    remembered = Remembered(
+        alerts=result.alerts,
+        incident_ids=result.incident_ids,
+        receiver=payload.receiver_name,
+        group_key=payload.group_key,
+        status=payload.status,
+    )
+    services.repeats.put(key, remembered, now=now)
     trace.outcome = (
         "accepted" if result.new or result.resolved or not result.alerts else "duplicate"
     )
     return result
 
 
-def _account(services: Services, trace: _Trace, started: float) -> None:
-    elapsed = time.perf_counter() - started
-    services.instruments.webhook_requests.labels(trace.outcome).inc()
-    services.instruments.webhook_duration.observe(elapsed)
+def _delivery_row(services: Services, trace: _Trace, elapsed: float) -> dict[str, Any]:
     payload, result = trace.payload, trace.result or IngestResult()
-    row = {
+    full = payload if isinstance(payload, WebhookPayload) else None
+    if full is not None:
+        receiver, reason, truncated = (
+            full.receiver_name,
+            full.notification_reason,
+            full.truncated_alerts,
+        )
+    else:
+        receiver, reason, truncated = (payload.receiver if payload else ""), "", 0
+    return {
         "received_at": services.clock(),
         "request_id": request_id_var.get(),
-        "receiver": payload.receiver_name[:256] if payload else "",
+        "user_agent": trace.user_agent[:256],
+        "receiver": receiver[:256],
         "group_key": payload.group_key[:4096] if payload else "",
         "status": payload.status if payload else "",
-        "reason": payload.notification_reason[:64] if payload else "",
+        "reason": reason[:64],
         "alerts": result.alerts,
         "new": result.new,
         "duplicates": result.duplicates,
-        "truncated_alerts": payload.truncated_alerts if payload else 0,
+        "resolved": result.resolved,
+        "truncated_alerts": truncated,
         "outcome": trace.outcome,
         "http_status": trace.status,
         "error": trace.error[:2048],
         "incident_ids": result.incident_ids,
         "duration_ms": round(elapsed * 1000, 3),
     }
+
+
+_LOGGED = (
+    "group_key",
+    "receiver",
+    "alerts",
+    "new",
+    "duplicates",
+    "resolved",
+    "outcome",
+    "http_status",
+    "error",
+    "incident_ids",
+    "duration_ms",
+    "user_agent",
+)
+
+
+def _account(services: Services, trace: _Trace, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    services.instruments.webhook_requests.labels(trace.outcome).inc()
+    services.instruments.webhook_duration.observe(elapsed)
+    row = _delivery_row(services, trace, elapsed)
     services.deliveries.add(**row)
     level = logging.INFO if trace.status < 500 else logging.ERROR
-    log.log(
-        level,
-        "webhook %s",
-        trace.outcome,
-        extra={
-            k: row[k]
-            for k in (
-                "group_key",
-                "receiver",
-                "alerts",
-                "new",
-                "duplicates",
-                "outcome",
-                "http_status",
-                "error",
-                "incident_ids",
-                "duration_ms",
-            )
-        },
-    )
+    log.log(level, "webhook %s", trace.outcome, extra={k: row[k] for k in _LOGGED})
 
 
 async def receive(
     services: Services,
     *,
     authorization: str | None,
+    user_agent: str | None,
     chunks: AsyncIterator[bytes],
     content_length: str | None,
 ) -> IngestResult:
     """Handle one webhook request; DomainErrors propagate to the error handler."""
     started = time.perf_counter()
-    trace = _Trace()
+    trace = _Trace(user_agent=user_agent or "")
     try:
         trace.result = await _process(services, trace, authorization, chunks, content_length)
         trace.status = 200

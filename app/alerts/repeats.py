@@ -11,7 +11,19 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """What a stored body amounted to: enough to answer and log a repeat of it."""
+
+    alerts: int
+    incident_ids: list[int]
+    receiver: str
+    group_key: str
+    status: str
 
 
 class RepeatCache:
@@ -20,29 +32,29 @@ class RepeatCache:
     def __init__(self, *, size: int = 8192, ttl: timedelta = timedelta(hours=6)) -> None:
         self._size = size
         self._ttl = ttl
-        self._items: OrderedDict[bytes, tuple[datetime, int, list[int]]] = OrderedDict()
+        self._items: OrderedDict[bytes, tuple[datetime, Remembered]] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
     def digest(body: bytes) -> bytes:
         return hashlib.sha256(body).digest()
 
-    def get(self, key: bytes, *, now: datetime) -> tuple[int, list[int]] | None:
-        """(alert count, incident ids) if this body was stored recently."""
+    def get(self, key: bytes, *, now: datetime) -> Remembered | None:
+        """What this body amounted to, if it was stored recently."""
         with self._lock:
             item = self._items.get(key)
             if item is None:
                 return None
-            stored_at, alerts, incidents = item
+            stored_at, remembered = item
             if now - stored_at > self._ttl:
                 del self._items[key]
                 return None
             self._items.move_to_end(key)
-            return alerts, incidents
+            return remembered
 
-    def put(self, key: bytes, *, alerts: int, incidents: list[int], now: datetime) -> None:
+    def put(self, key: bytes, remembered: Remembered, *, now: datetime) -> None:
         with self._lock:
-            self._items[key] = (now, alerts, incidents)
+            self._items[key] = (now, remembered)
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)

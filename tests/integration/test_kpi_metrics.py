@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from typer.testing import CliRunner
 
+from app.cli import cli
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import WEBHOOK, FakeClock, admin_headers, ingest_headers
@@ -137,3 +140,64 @@ async def test_values_survive_a_restart_and_agree_across_replicas(
             assert kpi_only(await scrape(second)) == before
             assert kpi_only(await scrape(client)) == before
     assert len(before) > 100
+
+
+async def test_kpi_api_reports_the_window(client: AsyncClient, clock: FakeClock) -> None:
+    await history(client, clock)
+    response = await client.get("/api/v1/kpis", params={"window": "30d"}, headers=admin_headers())
+    assert response.status_code == 200
+    body = response.json()
+    by_class = {c["runbook_class"]: c for c in body["classes"]}
+    w = by_class["workflow-500"]
+    assert (w["incidents"], w["open"], w["recurrences"], w["flaps"]) == (2, 0, 1, 1)
+    assert w["recurrence_rate"] == 0.5
+    assert w["mtta"] == {"count": 1, "median_seconds": 45.0, "p90_seconds": 45.0}
+    assert w["mttr"] == {"count": 2, "median_seconds": 4200.0, "p90_seconds": 6600.0}
+    assert by_class["generic"]["open"] == 1
+    assert by_class["pdf-404"]["incidents"] == 0
+    coverage = body["coverage"]
+    assert coverage["covered_share"] == 0.5
+    assert coverage["uncovered"] == ["Odd"]
+    assert [a["alertname"] for a in coverage["alertnames"]] == ["Workflow500", "Odd"]
+    narrow = await client.get("/api/v1/kpis", params={"window": "1m"}, headers=admin_headers())
+    assert {c["runbook_class"]: c["incidents"] for c in narrow.json()["classes"]}["generic"] == 1
+    assert sum(c["incidents"] for c in narrow.json()["classes"]) == 1
+
+
+async def test_kpi_api_rejects_a_bad_window(client: AsyncClient) -> None:
+    response = await client.get(
+        "/api/v1/kpis", params={"window": "a month"}, headers=admin_headers()
+    )
+    assert response.status_code == 422
+    assert "window" in response.json()["error"]["message"]
+
+
+async def test_kpis_command_prints_the_table(
+    client: AsyncClient, clock: FakeClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await history(client, clock)
+    monkeypatch.setenv("RUNBOOK_ROUTER_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("RUNBOOK_ROUTER_CATALOG_DIR", str(settings.catalog_dir))
+    monkeypatch.setattr("app.cli.datetime", FrozenDatetime.at(clock.now))
+    monkeypatch.setattr("app.cli.out", Console(width=200, soft_wrap=True))
+    result = CliRunner().invoke(cli, ["kpis", "--window", "30d"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "workflow-500" in line)
+    assert "45s / 45s" in row
+    assert "1h10m / 1h50m" in row
+    assert "50%" in row
+    assert "coverage of the top 10 alertnames: 50%; uncovered: Odd" in result.output
+
+
+class FrozenDatetime(datetime):
+    """``datetime`` whose ``now()`` is the test clock's time (the CLI reads the wall clock)."""
+
+    frozen: datetime
+
+    @classmethod
+    def at(cls, moment: datetime) -> type[FrozenDatetime]:
+        return type("Frozen", (cls,), {"frozen": moment})
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> FrozenDatetime:
+        return cls.frozen  # type: ignore[return-value]

@@ -283,12 +283,18 @@ async def test_list_filters_and_pagination(client: AsyncClient, clock: FakeClock
 
 
 async def test_delivery_log_records_each_request(client: AsyncClient, clock: FakeClock) -> None:
-    await post(client, payload(alert("d", starts_at=clock.now)))
+    body = json.dumps(payload(alert("d", starts_at=clock.now))).encode()
+    headers = {**ingest_headers(), "User-Agent": "Alertmanager/0.25.0"}
+    await client.post(WEBHOOK, content=body, headers=headers)
+    await client.post(WEBHOOK, content=body, headers=headers)  # a byte-identical repeat
     await client.post(WEBHOOK, content=b"{", headers=ingest_headers())
     response = await client.get("/api/v1/deliveries", headers=admin_headers())
     rows = response.json()["items"]
-    assert [r["outcome"] for r in rows] == ["invalid", "accepted"]
-    assert rows[1]["receiver"] == "runbook-router"
-    assert rows[1]["group_key"] == '{}:{alertname="Workflow500"}'
+    assert [r["outcome"] for r in rows] == ["invalid", "duplicate", "accepted"]
+    for row in rows[1:]:
+        assert row["receiver"] == "runbook-router"
+        assert row["group_key"] == '{}:{alertname="Workflow500"}'
+        assert (row["status"], row["user_agent"]) == ("firing", "Alertmanager/0.25.0")
+    assert (rows[2]["new"], rows[1]["duplicates"]) == (1, 1)
     assert "not valid JSON" in rows[0]["error"]
     assert (await client.get("/api/v1/deliveries", headers=ingest_headers())).status_code == 401

@@ -18,11 +18,13 @@ async def alertmanager_webhook(
     services: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
     content_length: Annotated[str | None, Header()] = None,
+    user_agent: Annotated[str | None, Header()] = None,
 ) -> dict[str, object]:
     """Store an Alertmanager v4 payload; 200 with counts once it is committed."""
     result = await receive(
         services,
         authorization=authorization,
+        user_agent=user_agent,
         chunks=request.stream(),
         content_length=content_length,
     )
