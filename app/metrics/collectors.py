@@ -64,7 +64,11 @@ class KpiCollector(Collector):
                 rows[metric][labels] = value
             open_counts = conn.execute(
                 select(col(Incident.runbook_class), col(Incident.status), func.count())
-                .where(col(Incident.status) != IncidentStatus.RESOLVED)
+                .where(
+                    col(Incident.status).in_(
+                        [IncidentStatus.TRIGGERED, IncidentStatus.ACKNOWLEDGED]
+                    )
+                )
                 .group_by(col(Incident.runbook_class), col(Incident.status))
             ).all()
         return rows, [(c, s, int(n)) for c, s, n in open_counts]
