@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime, id_column
@@ -67,3 +67,16 @@ class TimelineEvent(SQLModel, table=True):
     actor: str = Field(max_length=256)
     rule: str = Field(default="", max_length=32)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ChecklistStep(SQLModel, table=True):
+    """A runbook checklist step ticked off on one incident: who and when."""
+
+    __tablename__ = "checklist_steps"
+    __table_args__ = (UniqueConstraint("incident_id", "step_id", name="uq_checklist_step"),)
+
+    id: int | None = Field(default=None, sa_column=id_column())
+    incident_id: int = Field(foreign_key="incidents.id")
+    step_id: str = Field(max_length=64)
+    done_at: datetime = Field(sa_type=UTCDateTime)
+    done_by: str = Field(max_length=256)
