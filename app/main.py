@@ -15,7 +15,9 @@ from datetime import timedelta
 from functools import partial
 
 import anyio
+import httpx
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from app import __version__
@@ -23,37 +25,62 @@ from app.alerts.deliveries import DeliveryLog
 from app.alerts.repeats import RepeatCache
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestIdMiddleware
-from app.api.routes import deliveries, health, incidents, kpis, me, metrics, webhooks
+from app.api.routes import (
+    deliveries,
+    health,
+    incidents,
+    kpis,
+    me,
+    metrics,
+    runbooks,
+    webhooks,
+)
 from app.auth.tokens import TokenSet
 from app.classification.catalog import load_catalog
 from app.config import load_config
 from app.db import Database, make_engine
 from app.metrics.collectors import KpiCollector
 from app.metrics.instruments import create_instruments
+from app.runbooks.enrichment import Enricher
+from app.runbooks.renderer import Renderer
 from app.settings import Settings
 from app.state import Clock, Services, utcnow
+from app.web import routes as web_routes
+from app.web.views import STATIC
 
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = timedelta(seconds=1)
+USER_AGENT = f"runbook-router/{__version__}"
 PRUNE_EVERY = timedelta(hours=1)
 
 
-def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock) -> Services:
+def build_services(
+    settings: Settings, registry: CollectorRegistry, clock: Clock, http: httpx.AsyncClient
+) -> Services:
     """Open the database and load everything the request handlers need."""
     db = Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
+    config = load_config(settings.config)
+    instruments = create_instruments(registry)
     return Services(
         settings=settings,
-        config=load_config(settings.config),
+        config=config,
         catalog=load_catalog(settings.catalog_dir),
         db=db,
         registry=registry,
-        instruments=create_instruments(registry),
+        instruments=instruments,
         repeats=RepeatCache(),
         deliveries=DeliveryLog(db),
         webhook_tokens=TokenSet(settings.webhook_token_list()),
         admin_tokens=TokenSet([settings.admin_token.get_secret_value()]),
         clock=clock,
+        renderer=Renderer(settings.catalog_dir),
+        enricher=Enricher(
+            client=http,
+            config=config.enrichment,
+            prometheus_url=settings.prometheus_url or config.enrichment.prometheus_url,
+            instruments=instruments,
+        ),
     )
 
 
@@ -83,7 +110,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings, registry, clock)
+        http = httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": USER_AGENT})
+        services = build_services(settings, registry, clock, http)
         app.state.services = services
         collector = KpiCollector(
             services.db,
@@ -104,11 +132,14 @@ def create_app(
                 await task
             services.deliveries.flush()
             registry.unregister(collector)
+            await http.aclose()
             services.db.dispose()
 
     app = FastAPI(title="Runbook Router", version=__version__, lifespan=lifespan)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    for module in (webhooks, incidents, kpis, deliveries, me, health, metrics):
+    for module in (webhooks, incidents, kpis, runbooks, deliveries, me, health, metrics):
         app.include_router(module.router)
+    app.include_router(web_routes.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

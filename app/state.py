@@ -16,6 +16,8 @@ from app.config import AppConfig
 from app.db import Database
 from app.incidents.grouping import Windows
 from app.metrics.instruments import Instruments
+from app.runbooks.enrichment import Enricher
+from app.runbooks.renderer import Renderer
 from app.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -38,6 +40,8 @@ class Services:
     webhook_tokens: TokenSet
     admin_tokens: TokenSet
     clock: Clock
+    renderer: Renderer
+    enricher: Enricher
 
     @property
     def windows(self) -> Windows:

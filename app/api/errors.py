@@ -6,11 +6,12 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import DomainError, InvalidTransition, Unauthorized
+from app.web.views import templates
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +24,43 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-async def _domain(_: Request, exc: Exception) -> JSONResponse:
+_HEADINGS = {
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    503: "Temporarily unavailable",
+}
+
+
+def _wants_html(request: Request) -> bool:
+    """People get a readable page; the API and machines get JSON."""
+    path = request.url.path
+    if path.startswith("/api/") or path in ("/metrics", "/healthz", "/readyz"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def respond(
+    request: Request, status: int, code: str, message: str, hint: str = "", **extra: object
+) -> Response:
+    if not _wants_html(request):
+        return error_response(status, code, message, hint, **extra)
+    heading = _HEADINGS.get(status, "Something went wrong")
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "heading": heading, "message": message, "hint": hint, "principal": None},
+        status_code=status,
+    )
+
+
+async def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     extra = {"current": exc.current} if isinstance(exc, InvalidTransition) else {}
     if exc.status_code >= 500:
         log.error("request failed", extra={"code": exc.code, "error": exc.message})
-    return error_response(exc.status_code, exc.code, exc.message, exc.hint, **extra)
+    return respond(request, exc.status_code, exc.code, exc.message, exc.hint, **extra)
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

@@ -22,6 +22,8 @@ class Kind(StrEnum):
     ALERTS_RESOLVED = "alerts_resolved"
     NOTE = "note"
     TRUNCATED = "truncated"
+    FIRST_VIEWED = "first_viewed"
+    STEP_DONE = "step_done"
 
 
 def record(

@@ -1,0 +1,22 @@
+"""The page templates: our own Jinja2 environment with autoescape (not the runbook sandbox)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+
+from app.runbooks.filters import duration, localtime
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    templates.env.filters["localtime"] = localtime
+    templates.env.filters["duration"] = duration
+    return templates
+
+
+templates = make_templates()
