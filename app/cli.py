@@ -12,12 +12,14 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from app.auth import registry
 from app.auth.bootstrap import ensure_tokens, receiver_snippet
+from app.auth.principals import Role
 from app.classification.catalog import load_catalog
 from app.config import load_config
 from app.db import Database, make_engine
 from app.durations import format_duration, parse_duration
-from app.errors import ConfigError
+from app.errors import ConfigError, DomainError
 from app.logging import configure_logging
 from app.main import create_app
 from app.metrics.kpis import report as kpi_report
@@ -155,6 +157,82 @@ def kpis(window: Annotated[str, typer.Option(help="time window, e.g. 30d")] = "3
         f"runbook coverage of the top {cov.top} alertnames: {_pct(cov.covered_share)}"
         + (f"; uncovered: {', '.join(cov.uncovered)}" if cov.uncovered else "")
     )
+
+
+tokens_cli = typer.Typer(
+    help="API tokens: create (shown once), list, revoke.", no_args_is_help=True
+)
+cli.add_typer(tokens_cli, name="tokens")
+
+
+def _database() -> Database:
+    return Database(make_engine(Settings().database_url, pool_size=1))
+
+
+@tokens_cli.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="who or what uses it")],
+    role: Annotated[Role, typer.Option(help="viewer, responder or admin")],
+    team: Annotated[str, typer.Option(help="team scope for responders")] = "",
+    timezone: Annotated[str, typer.Option(help="IANA zone for times in the UI")] = "",
+) -> None:
+    """Create a token; the token itself is printed alone on the last line, once."""
+    db = _database()
+    try:
+        with db.write_session() as session:
+            token, plain = registry.issue(
+                session, name=name, role=role, team=team, timezone=timezone, now=datetime.now(UTC)
+            )
+    except DomainError as error:
+        err.print(f"[red]error[/red] {error.message}", highlight=False)
+        raise typer.Exit(1) from error
+    finally:
+        db.dispose()
+    out.print(
+        f"created token {token.name!r}: role {token.role}"
+        + (f", team {token.team}" if token.team else "")
+        + ". It is shown only once:"
+    )
+    typer.echo(plain)  # the token alone on the last line, for scripts: `| tail -n1`
+
+
+@tokens_cli.command("list")
+def tokens_list() -> None:
+    """Name, role, team, prefix and state of every token (never the tokens)."""
+    db = _database()
+    try:
+        with db.session() as session:
+            rows = registry.listing(session)
+    finally:
+        db.dispose()
+    table = Table(title="API tokens")
+    for column in ("name", "role", "team", "prefix", "created", "state"):
+        table.add_column(column)
+    for t in rows:
+        table.add_row(
+            t.name,
+            t.role,
+            t.team or "-",
+            t.prefix + "…",
+            t.created_at.strftime("%Y-%m-%d"),
+            f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active",
+        )
+    out.print(table)
+
+
+@tokens_cli.command("revoke")
+def tokens_revoke(name: Annotated[str, typer.Argument(help="token name")]) -> None:
+    """Revoke a token; its sessions end at their next request."""
+    db = _database()
+    try:
+        with db.write_session() as session:
+            registry.revoke(session, name=name, now=datetime.now(UTC))
+    except DomainError as error:
+        err.print(f"[red]error[/red] {error.message}", highlight=False)
+        raise typer.Exit(1) from error
+    finally:
+        db.dispose()
+    out.print(f"revoked token {name!r}")
 
 
 def main() -> None:

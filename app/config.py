@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.auth.proxy import AuthConfig
 from app.durations import Duration
 from app.errors import ConfigError
 
@@ -70,7 +71,7 @@ class AppConfig(_Strict):
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     escalation: dict[str, dict[str, Any]] = Field(default_factory=dict)
     postmortems: Postmortems = Postmortems()
-    auth: dict[str, Any] = Field(default_factory=dict)
+    auth: AuthConfig = AuthConfig()
 
 
 def load_config(path: Path) -> AppConfig:

@@ -19,12 +19,13 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, disable_created_metrics
+from starlette.middleware.sessions import SessionMiddleware
 
 from app import __version__
 from app.alerts.deliveries import DeliveryLog
 from app.alerts.repeats import RepeatCache
 from app.api.errors import install_error_handlers
-from app.api.middleware import RequestIdMiddleware
+from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.api.routes import (
     deliveries,
     health,
@@ -35,6 +36,7 @@ from app.api.routes import (
     runbooks,
     webhooks,
 )
+from app.auth.sessions import session_secret
 from app.auth.tokens import TokenSet
 from app.classification.catalog import load_catalog
 from app.config import load_config
@@ -45,6 +47,7 @@ from app.runbooks.enrichment import Enricher
 from app.runbooks.renderer import Renderer
 from app.settings import Settings
 from app.state import Clock, Services, utcnow
+from app.web import auth as web_auth
 from app.web import routes as web_routes
 from app.web.views import STATIC
 
@@ -136,10 +139,23 @@ def create_app(
             services.db.dispose()
 
     app = FastAPI(title="Runbook Router", version=__version__, lifespan=lifespan)
+    secret = session_secret(
+        settings.session_secret.get_secret_value(), settings.admin_token.get_secret_value()
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="rr_session",
+        same_site="lax",
+        https_only=settings.base_url.startswith("https://"),
+        max_age=12 * 3600,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     for module in (webhooks, incidents, kpis, runbooks, deliveries, me, health, metrics):
         app.include_router(module.router)
+    app.include_router(web_auth.router)
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

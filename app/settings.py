@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     webhook_tokens: SecretStr = SecretStr("")
     admin_token: SecretStr = SecretStr("")
+    session_secret: SecretStr = SecretStr("")
     public_url: str = ""
     prometheus_url: str | None = None
     grafana_url: str | None = None

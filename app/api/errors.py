@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -46,6 +47,9 @@ def respond(
 ) -> Response:
     if not _wants_html(request):
         return error_response(status, code, message, hint, **extra)
+    if status == 401:  # a person following a link: sign in, then come back
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
     heading = _HEADINGS.get(status, "Something went wrong")
     return templates.TemplateResponse(
         request,

@@ -32,6 +32,17 @@ class TokenSet:
             found |= hmac.compare_digest(candidate, known)
         return found
 
+    def accepts_digest(self, hex_digest: str) -> bool:
+        """As ``accepts``, for a digest already computed (hex)."""
+        try:
+            candidate = bytes.fromhex(hex_digest)
+        except ValueError:
+            return False
+        found = False
+        for known in self._digests:
+            found |= hmac.compare_digest(candidate, known)
+        return found
+
 
 def credential(authorization: str | None) -> str | None:
     """The token from ``Bearer <token>`` or ``Basic base64(user:token)`` (password = token)."""

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from app.alerts.models import Alert
-from app.errors import NotFound
+from app.errors import InvalidTransition, NotFound
 from app.incidents.lifecycle import Event, next_step
-from app.incidents.models import Incident, IncidentStatus, TimelineEvent
+from app.incidents.models import ChecklistStep, Incident, IncidentStatus, TimelineEvent
 from app.incidents.timeline import Kind, record
 from app.metrics import aggregates as kpi
 
@@ -143,4 +143,35 @@ def add_note(
     incident = get(session, incident_id=incident_id, lock=True)
     incident.updated_at = now
     record(session, incident_id=incident_id, kind=Kind.NOTE, at=now, actor=actor, text=text)
+    return incident
+
+
+def tick_step(
+    session: Session,
+    *,
+    incident_id: int,
+    step_id: str,
+    known_steps: list[str],
+    actor: str,
+    now: datetime,
+) -> Incident:
+    """Mark a runbook checklist step done on this incident (once; who and when)."""
+    incident = get(session, incident_id=incident_id, lock=True)
+    if step_id not in known_steps:
+        raise NotFound(
+            f"the runbook has no checklist step {step_id!r}",
+            hint=f"steps: {', '.join(known_steps) or 'none'}",
+        )
+    done = session.exec(
+        select(ChecklistStep).where(
+            ChecklistStep.incident_id == incident_id, ChecklistStep.step_id == step_id
+        )
+    ).first()
+    if done is not None:
+        raise InvalidTransition(
+            f"step {step_id!r} was already done by {done.done_by}", current="done"
+        )
+    session.add(ChecklistStep(incident_id=incident_id, step_id=step_id, done_at=now, done_by=actor))
+    incident.updated_at = now
+    record(session, incident_id=incident_id, kind=Kind.STEP_DONE, at=now, actor=actor, step=step_id)
     return incident

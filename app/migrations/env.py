@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import app.alerts.models
+import app.auth.models
 import app.incidents.models
 import app.metrics.aggregates  # noqa: F401  (tables register on SQLModel.metadata)
 from app.db import UTCDateTime

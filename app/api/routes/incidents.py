@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from app.api.deps import ServicesDep, require
+from app.auth.permissions import check_can_act
 from app.auth.principals import Principal
 from app.incidents import service
 from app.incidents.models import IncidentStatus
@@ -68,16 +69,26 @@ def get_incident(incident_id: int, services: ServicesDep, _: Reader) -> Incident
 
 
 async def _act(
-    services: Services, incident_id: int, change: Callable[[Session, datetime], object]
+    services: Services,
+    incident_id: int,
+    who: Principal,
+    change: Callable[[Session, datetime], object],
 ) -> IncidentDetail:
-    """Apply one responder action in its own transaction, then answer with the incident."""
+    """Check the team scope and apply one action in one transaction, then answer."""
 
     def run() -> IncidentDetail:
         with services.db.write_session() as session:
+            incident = service.get(session, incident_id=incident_id, lock=True)
+            check_can_act(who, runbook_team=runbook_team(services, incident.runbook_class))
             change(session, services.clock())
         return _detail(services, incident_id)
 
     return await run_in_threadpool(run)
+
+
+def runbook_team(services: Services, runbook_class: str) -> str:
+    runbook = services.catalog.runbooks.get(runbook_class)
+    return runbook.meta.team if runbook else ""
 
 
 @router.post("/{incident_id}/ack")
@@ -85,6 +96,7 @@ async def acknowledge(incident_id: int, services: ServicesDep, who: Actor) -> In
     return await _act(
         services,
         incident_id,
+        who,
         lambda s, now: service.acknowledge(s, incident_id=incident_id, actor=who.name, now=now),
     )
 
@@ -97,6 +109,7 @@ async def resolve(
     return await _act(
         services,
         incident_id,
+        who,
         lambda s, now: service.resolve(
             s, incident_id=incident_id, actor=who.name, note=note, now=now
         ),
@@ -110,7 +123,34 @@ async def add_note(
     return await _act(
         services,
         incident_id,
+        who,
         lambda s, now: service.add_note(
             s, incident_id=incident_id, actor=who.name, text=body.text, now=now
+        ),
+    )
+
+
+@router.post("/{incident_id}/steps/{step_id}")
+async def tick_step(
+    incident_id: int, step_id: str, services: ServicesDep, who: Actor
+) -> IncidentDetail:
+    """Tick one checklist step of the incident's runbook (recorded with who and when)."""
+
+    def steps_of(session: Session) -> list[str]:
+        incident = service.get(session, incident_id=incident_id)
+        runbook = services.catalog.runbooks.get(incident.runbook_class)
+        return [item.id for item in runbook.meta.checklist] if runbook else []
+
+    return await _act(
+        services,
+        incident_id,
+        who,
+        lambda s, now: service.tick_step(
+            s,
+            incident_id=incident_id,
+            step_id=step_id,
+            known_steps=steps_of(s),
+            actor=who.name,
+            now=now,
         ),
     )
