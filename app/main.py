@@ -48,6 +48,7 @@ from app.runbooks.renderer import Renderer
 from app.settings import Settings
 from app.state import Clock, Services, utcnow
 from app.web import auth as web_auth
+from app.web import forms as web_forms
 from app.web import routes as web_routes
 from app.web.views import STATIC
 
@@ -156,6 +157,7 @@ def create_app(
     for module in (webhooks, incidents, kpis, runbooks, deliveries, me, health, metrics):
         app.include_router(module.router)
     app.include_router(web_auth.router)
+    app.include_router(web_forms.router)
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

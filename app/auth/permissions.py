@@ -22,3 +22,12 @@ def check_can_act(principal: Principal, *, runbook_team: str, what: str = "incid
             f"(you are a responder of {yours})",
             hint=f"ask someone in team '{runbook_team}', or an admin",
         )
+
+
+def may_act(principal: Principal, runbook_team: str) -> bool:
+    """Whether to show action buttons (the API checks again with ``check_can_act``)."""
+    try:
+        check_can_act(principal, runbook_team=runbook_team)
+    except Forbidden:
+        return False
+    return True

@@ -91,8 +91,21 @@ class Renderer:
             raise RenderError(
                 file=name, line=None, message=f"template {err.name!r} not found"
             ) from err
-        except (jinja2.UndefinedError, SecurityError, TypeError, ValueError) as err:
-            raise RenderError(file=name, line=_line_of(err, name), message=str(err)) from err
+        except RenderError:
+            raise
+        except (
+            jinja2.TemplateError,
+            SecurityError,
+            ArithmeticError,
+            LookupError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            RecursionError,
+        ) as err:
+            # Whatever the operator's template code raises is a template error, shown in place.
+            message = str(err) or type(err).__name__
+            raise RenderError(file=name, line=_line_of(err, name), message=message) from err
 
     def to_html(self, markdown: str) -> str:
         """Markdown to HTML; raw HTML in the source is escaped, unsafe links are dropped."""

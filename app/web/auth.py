@@ -42,7 +42,6 @@ def login_form(request: Request, services: ServicesDep, next: str = "/") -> Resp
             "principal": None,
             "next": safe_next(next),
             "error": None,
-            "csrf": sessions.csrf_token(request),
         },
     )
 
@@ -65,7 +64,6 @@ async def login(
             {
                 "principal": None,
                 "next": safe_next(next),
-                "csrf": sessions.csrf_token(request),
                 "error": "That token is not valid (unknown or revoked). Check it and try again.",
             },
             status_code=401,

@@ -6,41 +6,101 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from app.api.actions import runbook_team
 from app.api.deps import PrincipalDep, ServicesDep
+from app.auth.permissions import may_act
+from app.durations import parse_duration
 from app.incidents import service as incidents
-from app.incidents.models import IncidentStatus
+from app.incidents.models import Incident, IncidentStatus
+from app.metrics import kpis as kpi_report
 from app.runbooks import pages
 from app.runbooks.catalog_view import label_params
 from app.runbooks.service import runbook_named
+from app.web import charts
 from app.web.views import templates
 
 router = APIRouter(include_in_schema=False)
+KPI_WINDOWS = ("24h", "7d", "30d", "90d")
 
 
 @router.get("/", response_class=HTMLResponse)
-async def board(request: Request, services: ServicesDep, principal: PrincipalDep) -> HTMLResponse:
-    """Open incidents first, then the latest resolved ones."""
+async def board(
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    status: IncidentStatus | None = None,
+    runbook_class: str | None = None,
+    team: str | None = None,
+) -> HTMLResponse:
+    """Open incidents first (oldest change first), filtered by state, class and team."""
+    runbook_class = request.query_params.get("class") or runbook_class
+    wanted = [status] if status else [IncidentStatus.TRIGGERED, IncidentStatus.ACKNOWLEDGED]
 
     def load() -> dict[str, object]:
         with services.db.session() as session:
-            filters = incidents.IncidentFilter
+
+            def page(state: IncidentStatus, limit: int) -> list[Incident]:
+                filters = incidents.IncidentFilter(
+                    status=state, runbook_class=runbook_class or None, team=team or None
+                )
+                return incidents.list_page(session, filters=filters, limit=limit, before_id=None)[0]
+
             open_ = [
-                i
-                for status in (IncidentStatus.TRIGGERED, IncidentStatus.ACKNOWLEDGED)
-                for i in incidents.list_page(
-                    session, filters=filters(status=status), limit=100, before_id=None
-                )[0]
+                i for state in wanted if state != IncidentStatus.RESOLVED for i in page(state, 200)
             ]
-            done = incidents.list_page(
-                session, filters=filters(status=IncidentStatus.RESOLVED), limit=20, before_id=None
-            )[0]
-            return {"open": sorted(open_, key=lambda i: -(i.id or 0)), "resolved": done}
+            done = (
+                page(IncidentStatus.RESOLVED, 20)
+                if status in (None, IncidentStatus.RESOLVED)
+                else []
+            )
+            return {"open": sorted(open_, key=lambda i: i.updated_at), "resolved": done}
 
     data = await run_in_threadpool(load)
     return templates.TemplateResponse(
         request,
         "board.html",
-        {"principal": principal, "timezone": services.config.timezone, **data},
+        {
+            "principal": principal,
+            "timezone": principal.timezone or services.config.timezone,
+            "now": services.clock(),
+            "classes": services.catalog.classes,
+            "teams": sorted(
+                {r.meta.team for r in services.catalog.runbooks.values() if r.meta.team}
+            ),
+            "filters": {
+                "status": status.value if status else "",
+                "class": runbook_class or "",
+                "team": team or "",
+            },
+            **data,
+        },
+    )
+
+
+@router.get("/kpis", response_class=HTMLResponse)
+async def kpi_page(
+    request: Request, services: ServicesDep, principal: PrincipalDep, window: str = "30d"
+) -> HTMLResponse:
+    """The KPI numbers with small server-rendered SVG charts."""
+    span = parse_duration(window if window in KPI_WINDOWS else "30d")
+
+    def build() -> kpi_report.KpiReport:
+        with services.db.session() as session:
+            return kpi_report.report(
+                session, classes=services.catalog.classes, window=span, now=services.clock()
+            )
+
+    data = await run_in_threadpool(build)
+    return templates.TemplateResponse(
+        request,
+        "kpis.html",
+        {
+            "principal": principal,
+            "report": data,
+            "window": window,
+            "windows": KPI_WINDOWS,
+            "charts": charts.for_report(data),
+        },
     )
 
 
@@ -93,12 +153,15 @@ async def incident_page(
         with services.db.session() as session:
             return list(incidents.timeline_of(session, incident_id=incident_id))
 
+    incident = rendered.context.incident
+    assert incident is not None
     return templates.TemplateResponse(
         request,
         "incident.html",
         {
             "principal": principal,
-            "incident": rendered.context.incident,
+            "incident": incident,
+            "can_act": may_act(principal, runbook_team(services, incident.runbook_class)),
             "runbook": rendered.context.runbook,
             "rendered": rendered,
             "vars": rendered.context.template_vars(),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from app.auth.sessions import csrf_token
 from app.runbooks.filters import duration, localtime
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -16,6 +17,7 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     templates.env.filters["localtime"] = localtime
     templates.env.filters["duration"] = duration
+    templates.env.globals["csrf_token"] = csrf_token
     return templates
 
 

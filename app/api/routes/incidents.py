@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session
 
+from app.api import actions
 from app.api.deps import ServicesDep, require
-from app.auth.permissions import check_can_act
 from app.auth.principals import Principal
 from app.incidents import service
 from app.incidents.models import IncidentStatus
+from app.postmortems.actions import open_items_of_predecessors
+from app.postmortems.schemas import ActionItemOut
 from app.incidents.schemas import (
     AlertOut,
     IncidentDetail,
@@ -40,6 +40,10 @@ def _detail(services: Services, incident_id: int) -> IncidentDetail:
             alerts=[AlertOut.of(a) for a in service.alerts_of(session, incident_id=incident_id)],
             timeline=[
                 TimelineOut.of(e) for e in service.timeline_of(session, incident_id=incident_id)
+            ],
+            predecessor_action_items=[
+                ActionItemOut.of(i, today=services.clock().date())
+                for i in open_items_of_predecessors(session, incident_id=incident_id)
             ],
         )
 
@@ -69,36 +73,18 @@ def get_incident(incident_id: int, services: ServicesDep, _: Reader) -> Incident
 
 
 async def _act(
-    services: Services,
-    incident_id: int,
-    who: Principal,
-    change: Callable[[Session, datetime], object],
+    services: Services, incident_id: int, who: Principal, change: actions.Change
 ) -> IncidentDetail:
-    """Check the team scope and apply one action in one transaction, then answer."""
-
     def run() -> IncidentDetail:
-        with services.db.write_session() as session:
-            incident = service.get(session, incident_id=incident_id, lock=True)
-            check_can_act(who, runbook_team=runbook_team(services, incident.runbook_class))
-            change(session, services.clock())
+        actions.perform(services, incident_id=incident_id, who=who, change=change)
         return _detail(services, incident_id)
 
     return await run_in_threadpool(run)
 
 
-def runbook_team(services: Services, runbook_class: str) -> str:
-    runbook = services.catalog.runbooks.get(runbook_class)
-    return runbook.meta.team if runbook else ""
-
-
 @router.post("/{incident_id}/ack")
 async def acknowledge(incident_id: int, services: ServicesDep, who: Actor) -> IncidentDetail:
-    return await _act(
-        services,
-        incident_id,
-        who,
-        lambda s, now: service.acknowledge(s, incident_id=incident_id, actor=who.name, now=now),
-    )
+    return await _act(services, incident_id, who, actions.acknowledge(who, incident_id))
 
 
 @router.post("/{incident_id}/resolve")
@@ -106,28 +92,14 @@ async def resolve(
     incident_id: int, services: ServicesDep, who: Actor, body: ResolveIn | None = None
 ) -> IncidentDetail:
     note = body.note if body else None
-    return await _act(
-        services,
-        incident_id,
-        who,
-        lambda s, now: service.resolve(
-            s, incident_id=incident_id, actor=who.name, note=note, now=now
-        ),
-    )
+    return await _act(services, incident_id, who, actions.resolve(who, incident_id, note))
 
 
 @router.post("/{incident_id}/notes")
 async def add_note(
     incident_id: int, body: NoteIn, services: ServicesDep, who: Actor
 ) -> IncidentDetail:
-    return await _act(
-        services,
-        incident_id,
-        who,
-        lambda s, now: service.add_note(
-            s, incident_id=incident_id, actor=who.name, text=body.text, now=now
-        ),
-    )
+    return await _act(services, incident_id, who, actions.note(who, incident_id, body.text))
 
 
 @router.post("/{incident_id}/steps/{step_id}")
@@ -135,22 +107,4 @@ async def tick_step(
     incident_id: int, step_id: str, services: ServicesDep, who: Actor
 ) -> IncidentDetail:
     """Tick one checklist step of the incident's runbook (recorded with who and when)."""
-
-    def steps_of(session: Session) -> list[str]:
-        incident = service.get(session, incident_id=incident_id)
-        runbook = services.catalog.runbooks.get(incident.runbook_class)
-        return [item.id for item in runbook.meta.checklist] if runbook else []
-
-    return await _act(
-        services,
-        incident_id,
-        who,
-        lambda s, now: service.tick_step(
-            s,
-            incident_id=incident_id,
-            step_id=step_id,
-            known_steps=steps_of(s),
-            actor=who.name,
-            now=now,
-        ),
-    )
+    return await _act(services, incident_id, who, actions.tick(services, who, incident_id, step_id))
