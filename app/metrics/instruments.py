@@ -30,6 +30,15 @@ def create_instruments(registry: CollectorRegistry) -> Instruments:
     )
     for outcome in WEBHOOK_OUTCOMES:
         webhook_requests.labels(outcome)
+    enrichment = Counter(
+        "runbook_enrichment_requests_total",
+        "Runbook enrichment requests.",
+        ["kind", "outcome"],
+        registry=registry,
+    )
+    for kind in ("prometheus", "probe"):
+        for outcome in ("ok", "error", "timeout"):
+            enrichment.labels(kind, outcome)
     build_info = Gauge("runbook_build_info", "Build information.", ["version"], registry=registry)
     build_info.labels(__version__).set(1)
     return Instruments(
@@ -46,11 +55,6 @@ def create_instruments(registry: CollectorRegistry) -> Instruments:
             ["channel", "outcome"],
             registry=registry,
         ),
-        enrichment_requests=Counter(
-            "runbook_enrichment_requests_total",
-            "Runbook enrichment requests.",
-            ["kind", "outcome"],
-            registry=registry,
-        ),
+        enrichment_requests=enrichment,
         build_info=build_info,
     )
