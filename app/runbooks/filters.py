@@ -17,14 +17,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.durations import format_duration
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~>])")
+_PROMQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~>&])")
 
 
 def promql(value: object) -> str:
     """A PromQL double-quoted string literal holding ``value`` exactly."""
-    text = str(value)
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    out = []
+    for ch in str(value):
+        if ch in _PROMQL_ESCAPES:
+            out.append(_PROMQL_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\u2028\u2029\x85":
+            out.append(f"\\u{ord(ch):04x}")  # any other control or line break: \uNNNN
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def promql_regex(value: object) -> str:
@@ -39,7 +47,7 @@ def urlquery(value: object) -> str:
 
 def md(value: object) -> str:
     """Escape Markdown syntax so the value renders as plain text."""
-    return _MD_SPECIAL.sub(r"\\\1", str(value).replace("\n", " "))
+    return _MD_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(value)))
 
 
 def duration(value: float | timedelta | None) -> str:

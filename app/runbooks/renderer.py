@@ -105,20 +105,21 @@ class Renderer:
         ) as err:
             # Whatever the operator's template code raises is a template error, shown in place.
             message = str(err) or type(err).__name__
-            raise RenderError(file=name, line=_line_of(err, name), message=message) from err
+            file, line = _where(err, name)
+            raise RenderError(file=file, line=line, message=message) from err
 
     def to_html(self, markdown: str) -> str:
         """Markdown to HTML; raw HTML in the source is escaped, unsafe links are dropped."""
         return str(self.markdown.render(markdown))
 
 
-def _line_of(err: BaseException, name: str) -> int | None:
-    """The template line of a runtime error, from Jinja's rewritten traceback."""
+def _where(err: BaseException, name: str) -> tuple[str, int | None]:
+    """The template file and line of a runtime error, from Jinja's rewritten traceback."""
     tb = err.__traceback__
-    line = None
+    where: tuple[str, int | None] = (name, None)
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if filename.endswith(name) or filename.endswith(".j2"):
-            line = tb.tb_lineno
+        if filename.endswith(".j2") or filename == "<template>":
+            where = (Path(filename).name if filename.endswith(".j2") else name, tb.tb_lineno)
         tb = tb.tb_next
-    return line
+    return where
