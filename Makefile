@@ -2,7 +2,6 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-APT_PKGS := prometheus-alertmanager prometheus postgresql
 
 .PHONY: venv run migrate check test lint unit system-deps bench clean
 
@@ -31,6 +30,8 @@ system-deps:
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v node >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -z "$$missing" ]; then echo "system packages present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing:$$missing"; apt-get update -qq && \
@@ -38,8 +39,8 @@ system-deps:
 	else echo "not root: end-to-end tests needing$$missing will skip"; fi
 
 lint: venv
-	$(VENV)/bin/ruff check app tests bench
-	$(VENV)/bin/ruff format --check app tests bench
+	$(VENV)/bin/ruff check app tests bench helm
+	$(VENV)/bin/ruff format --check app tests bench helm
 	$(VENV)/bin/mypy --strict app
 
 test: venv system-deps lint
