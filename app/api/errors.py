@@ -76,14 +76,16 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, "http_error", str(exc.detail))
+    hint = "see / for incidents and /runbooks for runbooks" if exc.status_code == 404 else ""
+    return respond(request, exc.status_code, "http_error", str(exc.detail), hint)
 
 
-async def _storage(_: Request, exc: Exception) -> JSONResponse:
+async def _storage(request: Request, exc: Exception) -> Response:
     log.error("storage unavailable", extra={"error": type(exc).__name__})
-    return error_response(
+    return respond(
+        request,
         503,
         "storage_unavailable",
         "the database is unavailable",
@@ -91,9 +93,10 @@ async def _storage(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc)
-    return error_response(
+    return respond(
+        request,
         500,
         "internal",
         "an internal error occurred",
