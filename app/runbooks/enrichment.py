@@ -96,7 +96,9 @@ class Enricher:
             )
         for name, probe in plan.probes.items():
             jobs[("probe", name)] = self._cached(
-                "probe", f"{probe.target}{probe.path}", partial(self._probe, probe)
+                "probe",
+                f"{probe.target}{probe.path}#{probe.expect_status}",
+                partial(self._probe, probe),
             )
         tasks = {key: asyncio.ensure_future(job) for key, job in jobs.items()}
         budget = self._config.budget.total_seconds()

@@ -19,7 +19,7 @@ from app.durations import format_duration
 
 _PROMQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~>&])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~>&=])")
 
 
 def promql(value: object) -> str:
@@ -47,7 +47,8 @@ def urlquery(value: object) -> str:
 
 def md(value: object) -> str:
     """Escape Markdown syntax so the value renders as plain text."""
-    return _MD_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(value)))
+    one_line = _LINE_BREAKS.sub(" ", str(value)).strip()  # no leading indent: no code block
+    return _MD_SPECIAL.sub(r"\\\1", one_line)
 
 
 def duration(value: float | timedelta | None) -> str:

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import jinja2
 
 from app.classification.catalog import Runbook
 from app.incidents import service as incidents
 from app.runbooks.context import LinkSettings, RunbookContext
 from app.runbooks.enrichment import Plan, Result
-from app.runbooks.renderer import RenderError
+from app.runbooks.renderer import TEMPLATE_ERRORS, RenderError
 from app.runbooks.service import build_context, open_incident_for, record_first_view, runbook_named
 from app.state import Services
 
@@ -52,7 +51,7 @@ def _plan(
     for item in runbook.meta.enrich.prometheus:
         try:
             queries[item.name] = services.renderer.env.from_string(item.query).render(**variables)
-        except jinja2.TemplateError as err:  # shown on the page, not raised
+        except TEMPLATE_ERRORS as err:  # shown on the page, not raised
             failed[item.name] = f"unavailable: query template failed: {err}"
     probes = {probe.name: probe for probe in runbook.meta.enrich.probes}
     return Plan(queries=queries, probes=probes), failed

@@ -24,6 +24,17 @@ from app.runbooks.filters import FILTERS
 log = logging.getLogger(__name__)
 
 MAX_OUTPUT = 256 * 1024
+# What an operator's template code can raise at run time; each is a template error.
+TEMPLATE_ERRORS = (
+    jinja2.TemplateError,
+    SecurityError,
+    ArithmeticError,
+    LookupError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    RecursionError,
+)
 
 
 class RenderError(DomainError):
@@ -85,7 +96,9 @@ class Renderer:
             return "".join(out).lstrip("\n")
         except jinja2.TemplateSyntaxError as err:
             raise RenderError(
-                file=err.filename or name, line=err.lineno, message=err.message or "syntax error"
+                file=Path(err.filename).name if err.filename else name,
+                line=err.lineno,
+                message=err.message or "syntax error",
             ) from err
         except jinja2.TemplateNotFound as err:
             raise RenderError(
@@ -93,16 +106,7 @@ class Renderer:
             ) from err
         except RenderError:
             raise
-        except (
-            jinja2.TemplateError,
-            SecurityError,
-            ArithmeticError,
-            LookupError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            RecursionError,
-        ) as err:
+        except TEMPLATE_ERRORS as err:
             # Whatever the operator's template code raises is a template error, shown in place.
             message = str(err) or type(err).__name__
             file, line = _where(err, name)

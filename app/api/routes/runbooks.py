@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from app.api.deps import ServicesDep, require
+from app.api.errors import error_response
 from app.auth.principals import Principal
 from app.runbooks import pages
 from app.runbooks.catalog_view import catalog_entry, label_params, rendered_json
@@ -39,16 +40,11 @@ async def get_runbook(
         viewer=None,
         timezone=services.config.timezone,
     )
+    if rendered.error is not None and format != "json":
+        error = rendered.error
+        return error_response(500, error.code, error.message, error.hint)
     if format == "md":
-        return PlainTextResponse(
-            rendered.markdown,
-            media_type="text/markdown; charset=utf-8",
-            status_code=500 if rendered.error else 200,
-        )
+        return PlainTextResponse(rendered.markdown, media_type="text/markdown; charset=utf-8")
     if format == "html":
-        return Response(
-            rendered.html,
-            media_type="text/html; charset=utf-8",
-            status_code=500 if rendered.error else 200,
-        )
+        return Response(rendered.html, media_type="text/html; charset=utf-8")
     return rendered_json(rendered)
