@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, Column, DateTime, Engine, Integer, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -59,11 +60,27 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=pool_size
+            url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            pool_size=pool_size,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+    )
+
+
+def _json_dumps(value: Any) -> str:
+    """JSON columns (labels, annotations, details) through orjson: the ingest hot path."""
+    return orjson.dumps(value, default=str).decode()
 
 
 class Database:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -35,7 +36,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return orjson.dumps(out, default=str).decode()
 
 
 class ConsoleFormatter(logging.Formatter):

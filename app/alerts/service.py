@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Row, select, tuple_, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 _TABLE = Alert.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = 3
+_EXISTING = select(
+    _TABLE.c.id, _TABLE.c.incident_id, _TABLE.c.fingerprint, _TABLE.c.starts_at, _TABLE.c.status
+).where(_TABLE.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
 
 
 @dataclass(slots=True)
@@ -73,17 +76,30 @@ def _unique(alerts: Sequence[WireAlert]) -> list[WireAlert]:
 
 
 def _existing(session: Session, alerts: Sequence[WireAlert]) -> dict[tuple[str, datetime], Row]:  # type: ignore[type-arg]
-    keys = [(a.fingerprint, a.starts_at) for a in alerts]
-    rows = session.execute(
-        select(
-            _TABLE.c.id,
-            _TABLE.c.incident_id,
-            _TABLE.c.fingerprint,
-            _TABLE.c.starts_at,
-            _TABLE.c.status,
-        ).where(tuple_(_TABLE.c.fingerprint, _TABLE.c.starts_at).in_(keys))
-    ).all()
-    return {(r.fingerprint, r.starts_at): r for r in rows}
+    """Stored occurrences among ``alerts``, by (fingerprint, starts_at).
+
+    Filtered on ``fingerprint IN (...)``, the leading column of the unique index (SQLite plans
+    a row-value ``IN`` as a full index scan), then on ``starts_at`` here.
+    """
+    wanted = {(a.fingerprint, a.starts_at) for a in alerts}
+    fingerprints = sorted({fingerprint for fingerprint, _ in wanted})
+    rows = session.execute(_EXISTING, {"fingerprints": fingerprints}).all()
+    return {(r.fingerprint, r.starts_at): r for r in rows if (r.fingerprint, r.starts_at) in wanted}
+
+
+def _unchanged(session: Session, alerts: Sequence[WireAlert]) -> list[int] | None:
+    """The incident ids if every alert is stored already in this state, else None."""
+    existing = _existing(session, alerts)
+    incidents: set[int] = set()
+    for alert in alerts:
+        row = existing.get((alert.fingerprint, alert.starts_at))
+        if row is None or (
+            row.status == AlertStatus.FIRING and alert.status == AlertStatus.RESOLVED
+        ):
+            return None
+        if row.incident_id is not None:
+            incidents.add(row.incident_id)
+    return sorted(incidents)
 
 
 def _plan(
@@ -144,8 +160,10 @@ def _store_new(
     windows: Windows,
     now: datetime,
     result: IngestResult,
-) -> set[int]:
+) -> tuple[set[int], set[int]]:
+    """Store new occurrences; return the incidents touched and those that may now settle."""
     touched: set[int] = set()
+    settle: set[int] = set()
     for identity, items in plan.new.items():
         occurrences = [
             Occurrence(
@@ -189,20 +207,21 @@ def _store_new(
             _log_decision(alert, decision)
         result.new += len(items)
         touched.add(incident.id)
-    return touched
+        if incident.open_key is not None and any(not o.firing for o in occurrences):
+            settle.add(incident.id)  # an ended occurrence joined an open incident
+    return touched, settle
 
 
 def _store_resolutions(session: Session, plan: _Plan, now: datetime) -> set[int]:
-    touched: set[int] = set()
-    for row, alert in plan.resolutions:
-        session.execute(
-            update(_TABLE)
-            .where(_TABLE.c.id == row.id)
-            .values(status=AlertStatus.RESOLVED, ends_at=alert.ends_at or now, updated_at=now)
-        )
-        if row.incident_id is not None:
-            touched.add(row.incident_id)
-    return touched
+    if not plan.resolutions:
+        return set()
+    session.execute(
+        update(_TABLE)
+        .where(_TABLE.c.id == bindparam("row_id"))
+        .values(status=AlertStatus.RESOLVED, ends_at=bindparam("end"), updated_at=now),
+        [{"row_id": row.id, "end": alert.ends_at or now} for row, alert in plan.resolutions],
+    )
+    return {row.incident_id for row, _ in plan.resolutions if row.incident_id is not None}
 
 
 def _apply(
@@ -217,7 +236,7 @@ def _apply(
     plan = _plan(session, payload, alerts, catalog)
     result = IngestResult(alerts=len(payload.alerts), duplicates=plan.duplicates)
     result.duplicates += len(payload.alerts) - len(alerts)
-    touched = _store_new(
+    touched, settle = _store_new(
         session,
         payload=payload,
         plan=plan,
@@ -229,7 +248,7 @@ def _apply(
     resolved = _store_resolutions(session, plan, now)
     result.resolved = len(plan.resolutions)
     session.flush()
-    grouping.settle(session, incident_ids=resolved | touched, now=now)
+    grouping.settle(session, incident_ids=resolved | settle, now=now)
     result.incident_ids = sorted(touched | resolved | plan.unchanged_incidents)
     return result
 
@@ -242,13 +261,11 @@ def ingest(
     if not alerts:
         return IngestResult()
     with db.session() as session:  # read-only: the common case of pure repeats
-        plan = _plan(session, payload, alerts, catalog)
-        if not plan.new and not plan.resolutions:
-            return IngestResult(
-                alerts=len(payload.alerts),
-                duplicates=len(payload.alerts),
-                incident_ids=sorted(plan.unchanged_incidents),
-            )
+        unchanged = _unchanged(session, alerts)
+    if unchanged is not None:
+        return IngestResult(
+            alerts=len(payload.alerts), duplicates=len(payload.alerts), incident_ids=unchanged
+        )
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with db.write_session() as session:

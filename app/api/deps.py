@@ -22,7 +22,8 @@ from app.state import Services
 BOOTSTRAP_ADMIN = "admin"
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async on purpose: a plain ``def`` dependency costs a thread-pool hop per request."""
     services: Services = request.app.state.services
     return services
 

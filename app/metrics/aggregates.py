@@ -11,9 +11,11 @@ import bisect
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import Column, Float, String
+from sqlalchemy import Column, Float, String, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Field, Session, SQLModel
 
 DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
@@ -64,17 +66,21 @@ def encode(labels: Mapping[str, str]) -> str:
     return json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
 
 
+@cache
+def _upsert(dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT DO UPDATE value = value + excluded.value``, built once."""
+    insert = sqlite.insert(_TABLE) if dialect == "sqlite" else postgresql.insert(_TABLE)
+    statement = insert.values(metric=bindparam("m"), labels=bindparam("l"), value=bindparam("v"))
+    return statement.on_conflict_do_update(
+        index_elements=["metric", "labels"],
+        set_={"value": _TABLE.c.value + statement.excluded.value},
+    )
+
+
 def add(session: Session, metric: str, labels: Mapping[str, str], delta: float = 1.0) -> None:
     """``value += delta`` for one series, creating it if needed (an atomic upsert)."""
-    dialect = session.get_bind().dialect.name
-    insert = sqlite.insert(_TABLE) if dialect == "sqlite" else postgresql.insert(_TABLE)
-    statement = insert.values(metric=metric, labels=encode(labels), value=delta)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["metric", "labels"],
-            set_={"value": _TABLE.c.value + statement.excluded.value},
-        )
-    )
+    statement = _upsert(session.get_bind().dialect.name)
+    session.execute(statement, {"m": metric, "l": encode(labels), "v": delta})
 
 
 def observe(session: Session, metric: str, runbook_class: str, seconds: float) -> None:
