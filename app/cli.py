@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from app.config import load_config
 from app.db import Database, make_engine
 from app.durations import format_duration, parse_duration
 from app.errors import ConfigError, DomainError
+from app.escalation.checks import warnings as escalation_warnings
 from app.logging import configure_logging
 from app.main import create_app
 from app.metrics.kpis import report as kpi_report
@@ -52,16 +54,20 @@ def check(
     """Validate the runbook catalog and the configuration; errors as file:line."""
     settings = Settings()
     problems = []
+    catalog, loaded = None, None
     try:
         catalog = load_catalog(catalog_dir or settings.catalog_dir)
         out.print(f"catalog: {len(catalog.runbooks)} runbooks ({', '.join(catalog.classes)})")
     except ConfigError as error:
         problems.append(error.message)
     try:
-        load_config(config or settings.config)
+        loaded = load_config(config or settings.config)
         out.print("config: ok")
     except ConfigError as error:
         problems.append(error.message)
+    if catalog is not None and loaded is not None:
+        for warning in escalation_warnings(loaded, catalog, os.environ):
+            err.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
     for problem in problems:
         err.print(f"[red]error[/red] {problem}", highlight=False)
     if problems:

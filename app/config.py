@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.auth.proxy import AuthConfig
 from app.durations import Duration
 from app.errors import ConfigError
+from app.escalation.config import Channel, Notifications, Policy
 
 
 class _Strict(BaseModel):
@@ -68,10 +68,22 @@ class AppConfig(_Strict):
     worker: Worker = Worker()
     enrichment: Enrichment = Enrichment()
     teams: dict[str, Team] = Field(default_factory=dict)
-    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    escalation: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    channels: dict[str, Channel] = Field(default_factory=dict)
+    escalation: dict[str, Policy] = Field(default_factory=dict)
+    notifications: Notifications = Notifications()
     postmortems: Postmortems = Postmortems()
     auth: AuthConfig = AuthConfig()
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> AppConfig:
+        for name, policy in sorted(self.escalation.items()):
+            unknown = sorted(policy.channel_names() - set(self.channels))
+            if unknown:
+                raise ValueError(
+                    f"escalation.{name} names unknown channel(s) {', '.join(unknown)}; "
+                    f"known: {', '.join(sorted(self.channels)) or 'none'}"
+                )
+        return self
 
 
 def load_config(path: Path) -> AppConfig:

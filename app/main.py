@@ -1,20 +1,17 @@
 """The application factory: ``create_app(settings, registry, clock)``.
 
 Nothing is built at import time. The lifespan opens the database, loads the catalog and the
-configuration, and runs the background flush of the delivery log and its retention.
+configuration, and runs the escalation worker (outbox delivery, retention, and the
+background flush of the delivery log).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
-from functools import partial
 
-import anyio
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -33,6 +30,8 @@ from app.api.routes import (
     kpis,
     me,
     metrics,
+    notifications,
+    postmortems,
     runbooks,
     webhooks,
 )
@@ -41,6 +40,7 @@ from app.auth.tokens import TokenSet
 from app.classification.catalog import load_catalog
 from app.config import load_config
 from app.db import Database, make_engine
+from app.escalation.worker import Worker
 from app.metrics.collectors import KpiCollector
 from app.metrics.instruments import create_instruments
 from app.runbooks.enrichment import Enricher
@@ -54,9 +54,7 @@ from app.web.views import STATIC
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = timedelta(seconds=1)
 USER_AGENT = f"runbook-router/{__version__}"
-PRUNE_EVERY = timedelta(hours=1)
 
 
 def build_services(
@@ -66,39 +64,40 @@ def build_services(
     db = Database(make_engine(settings.database_url, pool_size=settings.db_pool_size))
     config = load_config(settings.config)
     instruments = create_instruments(registry)
+    catalog, deliveries = load_catalog(settings.catalog_dir), DeliveryLog(db)
+    renderer = Renderer(settings.catalog_dir)
     return Services(
         settings=settings,
         config=config,
-        catalog=load_catalog(settings.catalog_dir),
+        catalog=catalog,
         db=db,
         registry=registry,
         instruments=instruments,
         repeats=RepeatCache(),
-        deliveries=DeliveryLog(db),
+        deliveries=deliveries,
         webhook_tokens=TokenSet(settings.webhook_token_list()),
         admin_tokens=TokenSet([settings.admin_token.get_secret_value()]),
         clock=clock,
-        renderer=Renderer(settings.catalog_dir),
+        renderer=renderer,
         enricher=Enricher(
             client=http,
             config=config.enrichment,
             prometheus_url=settings.prometheus_url or config.enrichment.prometheus_url,
             instruments=instruments,
         ),
+        worker=Worker(
+            db=db,
+            config=config,
+            catalog=catalog,
+            renderer=renderer,
+            counter=instruments.notifications,
+            deliveries=deliveries,
+            http=http,
+            public_url=settings.base_url,
+            clock=clock,
+            environ=os.environ,
+        ),
     )
-
-
-async def _housekeeping(services: Services) -> None:
-    """Flush the delivery log every second; prune it by retention every hour."""
-    last_prune = None
-    while True:
-        await asyncio.sleep(FLUSH_EVERY.total_seconds())
-        await anyio.to_thread.run_sync(services.deliveries.flush)
-        now = services.clock()
-        if last_prune is None or now - last_prune >= PRUNE_EVERY:
-            cutoff = now - services.config.retention.deliveries
-            await anyio.to_thread.run_sync(partial(services.deliveries.prune, older_than=cutoff))
-            last_prune = now
 
 
 def create_app(
@@ -121,9 +120,10 @@ def create_app(
             services.db,
             services.catalog.classes,
             {name: rb.meta.severity for name, rb in services.catalog.runbooks.items()},
+            clock=clock,
         )
         registry.register(collector)
-        task = asyncio.create_task(_housekeeping(services))
+        await services.worker.start()
         log.info(
             "runbook router started",
             extra={"version": __version__, "classes": services.catalog.classes},
@@ -131,9 +131,7 @@ def create_app(
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await services.worker.stop()
             services.deliveries.flush()
             registry.unregister(collector)
             await http.aclose()
@@ -156,6 +154,8 @@ def create_app(
     install_error_handlers(app)
     for module in (webhooks, incidents, kpis, runbooks, deliveries, me, health, metrics):
         app.include_router(module.router)
+    app.include_router(postmortems.router)
+    app.include_router(notifications.router)
     app.include_router(web_auth.router)
     app.include_router(web_forms.router)
     app.include_router(web_routes.router)

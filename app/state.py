@@ -14,6 +14,7 @@ from app.auth.tokens import TokenSet
 from app.classification.catalog import Catalog
 from app.config import AppConfig
 from app.db import Database
+from app.escalation.worker import Worker
 from app.incidents.grouping import Windows
 from app.metrics.instruments import Instruments
 from app.runbooks.enrichment import Enricher
@@ -42,6 +43,7 @@ class Services:
     clock: Clock
     renderer: Renderer
     enricher: Enricher
+    worker: Worker
 
     @property
     def windows(self) -> Windows:

@@ -16,6 +16,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from app.alerts.models import Alert, AlertStatus
+from app.escalation.hooks import Signal, on_incident_event
 from app.incidents.lifecycle import Event, next_step
 from app.incidents.models import Incident
 from app.incidents.models import IncidentStatus as S
@@ -136,6 +137,9 @@ def _create(
             rule=rule,
             reason="resolved notification arrived before any firing one",
         )
+    on_incident_event(
+        session, incident=incident, event=Signal.OPENED if firing else Signal.RESOLVED, now=now
+    )
     log.info(
         "incident opened",
         extra={
@@ -188,6 +192,7 @@ def _reopen(session: Session, incident: Incident, identity: Identity, now: datet
         rule=step.rule,
         flap_count=incident.flap_count,
     )
+    on_incident_event(session, incident=incident, event=Signal.REOPENED, now=now)
     log.info(
         "incident reopened",
         extra={"incident_id": incident.id, "rule": step.rule, "class": identity.runbook_class},
@@ -278,6 +283,7 @@ def settle(session: Session, *, incident_ids: set[int], now: datetime) -> None:
             rule=step.rule,
             reason="all alerts resolved",
         )
+        on_incident_event(session, incident=incident, event=Signal.RESOLVED, now=now)
         log.info(
             "incident resolved",
             extra={"incident_id": incident_id, "rule": step.rule, "reason": "all alerts resolved"},

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from app.alerts.models import Alert
 from app.incidents.models import Incident, TimelineEvent
+from app.postmortems.schemas import ActionItemOut
 
 
 class AlertOut(BaseModel):
@@ -71,6 +72,8 @@ class IncidentOut(BaseModel):
 class IncidentDetail(IncidentOut):
     alerts: list[AlertOut]
     timeline: list[TimelineOut]
+    # open action items of the incidents this one recurs (the recurrence banner)
+    predecessor_action_items: list[ActionItemOut] = Field(default_factory=list)
 
 
 class IncidentPage(BaseModel):

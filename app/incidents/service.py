@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.alerts.models import Alert
 from app.errors import InvalidTransition, NotFound
+from app.escalation.hooks import Signal, on_incident_event
 from app.incidents.lifecycle import Event, next_step
 from app.incidents.models import ChecklistStep, Incident, IncidentStatus, TimelineEvent
 from app.incidents.timeline import Kind, record
@@ -92,6 +93,7 @@ def acknowledge(session: Session, *, incident_id: int, actor: str, now: datetime
         actor=actor,
         rule=step.rule,
     )
+    on_incident_event(session, incident=incident, event=Signal.ACKNOWLEDGED, now=now)
     log.info(
         "incident acknowledged",
         extra={"incident_id": incident_id, "actor": actor, "rule": step.rule},
@@ -125,6 +127,7 @@ def resolve(
         note=note,
         alerts_still_firing=still_firing,
     )
+    on_incident_event(session, incident=incident, event=Signal.RESOLVED, now=now)
     log.info(
         "incident resolved",
         extra={

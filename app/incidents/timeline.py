@@ -24,6 +24,7 @@ class Kind(StrEnum):
     TRUNCATED = "truncated"
     FIRST_VIEWED = "first_viewed"
     STEP_DONE = "step_done"
+    ESCALATED = "escalated"
 
 
 def record(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -26,10 +27,12 @@ from sqlmodel import col
 from app.db import Database
 from app.incidents.models import Incident, IncidentStatus
 from app.metrics import aggregates as kpi
+from app.postmortems.models import PENDING, ActionItem, ActionStatus, Postmortem
 
 log = logging.getLogger(__name__)
 
 Rows = dict[str, dict[str, float]]  # metric -> encoded labels -> value
+Pending = tuple[dict[str, int], dict[tuple[str, str], int]]  # post-mortems, action items
 
 _COUNTERS = (
     (kpi.INCIDENTS, "Incidents opened, by class and severity.", ("class", "severity")),
@@ -49,11 +52,16 @@ class KpiCollector(Collector):
     """A prometheus-client collector over the database (registered per app)."""
 
     def __init__(
-        self, db: Database, classes: Sequence[str], severities: dict[str, str] | None = None
+        self,
+        db: Database,
+        classes: Sequence[str],
+        severities: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = db
         self._classes = list(classes)
         self._severities = severities or {}
+        self._clock = clock
 
     def _read(self) -> tuple[Rows, list[tuple[str, str, int]]]:
         rows: Rows = defaultdict(dict)
@@ -76,13 +84,14 @@ class KpiCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             rows, open_counts = self._read()
+            pending = self._read_pending(self._clock().date())
         except SQLAlchemyError as err:
             log.warning("KPI series unavailable: database error", extra={"error": str(err)})
             return
         yield from self._counters(rows)
         yield from self._histograms(rows)
         yield self._open(open_counts)
-        yield from self._pending_work()
+        yield from self._pending_work(pending)
 
     def _counters(self, rows: Rows) -> Iterator[Metric]:
         for name, doc, label_names in _COUNTERS:
@@ -140,9 +149,29 @@ class KpiCollector(Collector):
             family.add_metric([cls, status], count)
         return family
 
-    def _pending_work(self) -> Iterator[Metric]:
-        """Post-mortem gauges: zero until post-mortems are tracked (issue 6 fills them)."""
-        pending = GaugeMetricFamily(
+    def _read_pending(self, today: date) -> Pending:
+        """Post-mortems not yet published, open action items (index ranges on ``status``)."""
+        overdue = col(ActionItem.due_date) < today
+        with self._db.engine.connect() as conn:
+            postmortems = conn.execute(
+                select(col(Postmortem.runbook_class), func.count())
+                .where(col(Postmortem.status).in_(PENDING))
+                .group_by(col(Postmortem.runbook_class))
+            ).all()
+            items = conn.execute(
+                select(col(ActionItem.runbook_class), overdue, func.count())
+                .where(col(ActionItem.status) == ActionStatus.OPEN)
+                .group_by(col(ActionItem.runbook_class), overdue)
+            ).all()
+        return (
+            {c: int(n) for c, n in postmortems},
+            {(c, "true" if late else "false"): int(n) for c, late, n in items},
+        )
+
+    def _pending_work(self, pending: Pending) -> Iterator[Metric]:
+        """Post-mortems pending by class; open action items by class and overdue."""
+        postmortems, items = pending
+        gauge = GaugeMetricFamily(
             "runbook_postmortems_pending",
             "Post-mortems required and not yet published.",
             labels=["class"],
@@ -152,9 +181,10 @@ class KpiCollector(Collector):
             "Open post-mortem action items.",
             labels=["class", "overdue"],
         )
-        for cls in self._classes:
-            pending.add_metric([cls], 0)
-            actions.add_metric([cls, "false"], 0)
-            actions.add_metric([cls, "true"], 0)
-        yield pending
+        for cls in sorted(set(self._classes) | set(postmortems)):
+            gauge.add_metric([cls], postmortems.get(cls, 0))
+        keys = {(c, o) for c in self._classes for o in ("false", "true")} | set(items)
+        for cls, overdue in sorted(keys):
+            actions.add_metric([cls, overdue], items.get((cls, overdue), 0))
+        yield gauge
         yield actions

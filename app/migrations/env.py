@@ -11,8 +11,10 @@ from sqlmodel.sql.sqltypes import AutoString
 
 import app.alerts.models
 import app.auth.models
+import app.escalation.models
 import app.incidents.models
-import app.metrics.aggregates  # noqa: F401  (tables register on SQLModel.metadata)
+import app.metrics.aggregates
+import app.postmortems.models  # noqa: F401  (tables register on SQLModel.metadata)
 from app.db import UTCDateTime
 
 target_metadata = SQLModel.metadata

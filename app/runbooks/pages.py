@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import anyio
 
 from app.classification.catalog import Runbook
+from app.durations import format_duration
+from app.escalation.policy import path_for
 from app.incidents import service as incidents
 from app.runbooks.context import LinkSettings, RunbookContext
 from app.runbooks.enrichment import Plan, Result
@@ -57,8 +60,28 @@ def _plan(
     return Plan(queries=queries, probes=probes), failed
 
 
+def escalation_vars(services: Services, policy: str) -> dict[str, Any]:
+    """The runbook's escalation path in the shape the templates use."""
+    path = path_for(services.config, policy)
+    if path is None:
+        return {"policy": policy, "steps": [], "text": f"unknown escalation policy {policy!r}"}
+    steps = [
+        {
+            "after": format_duration(timedelta(seconds=step.offset_seconds)),
+            "channels": list(step.channels),
+            "titles": list(step.titles),
+            "level": step.level,
+            "final": step.final,
+            "text": f"{step.when}: {', '.join(step.titles)}",
+        }
+        for step in path.steps
+    ]
+    return {"policy": path.policy, "steps": steps, "text": path.text}
+
+
 async def render(services: Services, context: RunbookContext) -> Rendered:
     """Enrich and render ``context``; template problems come back in ``error``."""
+    context.escalation = escalation_vars(services, context.runbook.meta.escalation)
     variables = context.template_vars()
     plan, failed = _plan(services, context.runbook, variables)
     context.enrichment = await services.enricher.run(plan)

@@ -13,8 +13,6 @@ from app.api.deps import ServicesDep, require
 from app.auth.principals import Principal
 from app.incidents import service
 from app.incidents.models import IncidentStatus
-from app.postmortems.actions import open_items_of_predecessors
-from app.postmortems.schemas import ActionItemOut
 from app.incidents.schemas import (
     AlertOut,
     IncidentDetail,
@@ -24,6 +22,8 @@ from app.incidents.schemas import (
     ResolveIn,
     TimelineOut,
 )
+from app.postmortems.actions import open_items_of_predecessors
+from app.postmortems.schemas import ActionItemOut
 from app.state import Services
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])

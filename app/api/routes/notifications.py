@@ -1,0 +1,30 @@
+"""``GET /api/v1/notifications``: the outbox, for troubleshooting (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.api.deps import ServicesDep, require
+from app.auth.principals import Principal
+from app.escalation import outbox
+from app.escalation.schemas import NotificationOut, NotificationPage
+
+router = APIRouter(tags=["notifications"])
+
+
+@router.get("/api/v1/notifications")
+def list_notifications(
+    services: ServicesDep,
+    _: Annotated[Principal, Depends(require("notifications:read"))],
+    incident: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=outbox.MAX_PAGE)] = 100,
+    before: int | None = None,
+) -> NotificationPage:
+    """Newest first: each message, its channel, attempts, state and last error."""
+    with services.db.session() as session:
+        rows, cursor = outbox.list_page(
+            session, incident_id=incident, limit=limit, before_id=before
+        )
+        return NotificationPage(items=[NotificationOut.of(r) for r in rows], next=cursor)

@@ -1,0 +1,140 @@
+"""Post-mortem and action-item API: viewers read, responders edit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import Session
+
+from app.api.deps import ServicesDep, require
+from app.auth.principals import Principal
+from app.postmortems import actions
+from app.postmortems import service as postmortems
+from app.postmortems.models import ActionStatus, Postmortem, PostmortemStatus
+from app.postmortems.schemas import (
+    ActionItemIn,
+    ActionItemOut,
+    ActionItemPage,
+    ActionItemPatch,
+    PostmortemOut,
+    PostmortemPage,
+    PostmortemPatch,
+    PostmortemSummary,
+)
+from app.state import Services
+
+router = APIRouter(prefix="/api/v1", tags=["postmortems"])
+Reader = Annotated[Principal, Depends(require("incidents:read"))]
+Editor = Annotated[Principal, Depends(require("postmortems:edit"))]
+Limit = Annotated[int, Query(ge=1, le=postmortems.MAX_PAGE)]
+T = TypeVar("T")
+
+
+def _out(services: Services, session: Session, postmortem: Postmortem) -> PostmortemOut:
+    assert postmortem.id is not None
+    items = actions.items_of(session, postmortem_id=postmortem.id)
+    return PostmortemOut.full(postmortem, items, today=services.clock().date())
+
+
+def _write(services: Services, change: Callable[[Session], T]) -> T:
+    """Run ``change`` in one committed transaction."""
+    with services.db.write_session() as session:
+        return change(session)
+
+
+@router.get("/postmortems")
+def list_postmortems(
+    services: ServicesDep,
+    _: Reader,
+    status: PostmortemStatus | None = None,
+    runbook_class: Annotated[str | None, Query(alias="class")] = None,
+    limit: Limit = 50,
+    before: int | None = None,
+) -> PostmortemPage:
+    """Newest first; pass ``before=<next>`` for the following page."""
+    with services.db.session() as session:
+        page, cursor = postmortems.list_page(
+            session, status=status, runbook_class=runbook_class, limit=limit, before_id=before
+        )
+        return PostmortemPage(items=[PostmortemSummary.of(p) for p in page], next=cursor)
+
+
+@router.get("/postmortems/{postmortem_id}")
+def get_postmortem(postmortem_id: int, services: ServicesDep, _: Reader) -> PostmortemOut:
+    with services.db.session() as session:
+        return _out(services, session, postmortems.get(session, postmortem_id=postmortem_id))
+
+
+@router.get("/incidents/{incident_id}/postmortem")
+def incident_postmortem(incident_id: int, services: ServicesDep, _: Reader) -> PostmortemOut:
+    with services.db.session() as session:
+        return _out(services, session, postmortems.of_incident(session, incident_id=incident_id))
+
+
+@router.patch("/postmortems/{postmortem_id}")
+def edit_postmortem(
+    postmortem_id: int, body: PostmortemPatch, services: ServicesDep, who: Editor
+) -> PostmortemOut:
+    changes = postmortems.PostmortemChanges(**body.model_dump(exclude_unset=True))
+
+    def change(session: Session) -> PostmortemOut:
+        edited = postmortems.update(
+            session,
+            postmortem_id=postmortem_id,
+            changes=changes,
+            actor=who.name,
+            now=services.clock(),
+        )
+        return _out(services, session, edited)
+
+    return _write(services, change)
+
+
+@router.post("/postmortems/{postmortem_id}/action-items", status_code=201)
+def add_action_item(
+    postmortem_id: int, body: ActionItemIn, services: ServicesDep, who: Editor
+) -> ActionItemOut:
+    now = services.clock()
+    item = _write(
+        services,
+        lambda s: actions.add(
+            s, postmortem_id=postmortem_id, **body.model_dump(), actor=who.name, now=now
+        ),
+    )
+    return ActionItemOut.of(item, today=now.date())
+
+
+@router.patch("/action-items/{item_id}")
+def edit_action_item(
+    item_id: int, body: ActionItemPatch, services: ServicesDep, _: Editor
+) -> ActionItemOut:
+    now = services.clock()
+    changes = actions.ItemChanges(**body.model_dump(exclude_unset=True))
+    item = _write(services, lambda s: actions.update(s, item_id=item_id, changes=changes, now=now))
+    return ActionItemOut.of(item, today=now.date())
+
+
+@router.get("/action-items")
+def list_action_items(
+    services: ServicesDep,
+    _: Reader,
+    status: ActionStatus | None = None,
+    runbook_class: Annotated[str | None, Query(alias="class")] = None,
+    owner: str | None = None,
+    limit: Limit = 50,
+    before: int | None = None,
+) -> ActionItemPage:
+    """Newest first; ``?status=open`` for the open ones."""
+    today = services.clock().date()
+    with services.db.session() as session:
+        page, cursor = actions.list_page(
+            session,
+            status=status,
+            runbook_class=runbook_class,
+            owner=owner,
+            limit=limit,
+            before_id=before,
+        )
+        return ActionItemPage(items=[ActionItemOut.of(i, today=today) for i in page], next=cursor)

@@ -1,0 +1,195 @@
+"""Channels that deliver a claimed message: JSON webhook, Slack-compatible webhook, SMTP.
+
+Every attempt carries the message's ``Idempotency-Key`` (e-mail: as ``Message-ID`` too), so
+a receiver can drop a retry it already processed. URLs and credentials come from environment
+variables named in the config; a channel whose variable is unset is disabled with a
+warning, never a crash. URLs are never logged (incoming-webhook URLs are secrets).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+
+from app.escalation.config import Channel, EmailChannel, SlackChannel, WebhookChannel
+from app.escalation.outbox import Outgoing
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE_HTTP = {408, 425, 429}
+
+
+class DeliveryError(Exception):
+    """One failed attempt: why (safe to log and store), and whether a retry may help."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class Sender(Protocol):
+    async def send(self, message: Outgoing) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSender:
+    """POST JSON to a URL; Slack gets ``{"text": ...}``, a webhook the whole message."""
+
+    url: str
+    client: httpx.AsyncClient
+    timeout: timedelta
+    slack: bool = False
+
+    async def send(self, message: Outgoing) -> None:
+        body = slack_body(message) if self.slack else message.payload
+        try:
+            response = await self.client.post(
+                self.url,
+                json=body,
+                headers={"Idempotency-Key": message.key},
+                timeout=self.timeout.total_seconds(),
+            )
+        except httpx.TimeoutException as err:
+            raise DeliveryError(f"timed out ({type(err).__name__})", retryable=True) from err
+        except httpx.HTTPError as err:
+            reason = f"{type(err).__name__}: {err}".replace(self.url, "<url>").rstrip(": ")
+            raise DeliveryError(reason, retryable=True) from err
+        if response.is_success:
+            return
+        status = response.status_code
+        detail = response.text[:200].replace(self.url, "<url>").strip()
+        retryable = status >= 500 or status in _RETRYABLE_HTTP
+        raise DeliveryError(f"HTTP {status}: {detail}".rstrip(": "), retryable=retryable)
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_body(message: Outgoing) -> dict[str, str]:
+    """Slack incoming-webhook text: the subject, then the runbook and acknowledge links."""
+    incident = message.payload.get("incident", {})
+    links = [f"<{incident['runbook_url']}|Runbook>"] if incident.get("runbook_url") else []
+    if incident.get("url"):
+        label = "Acknowledge" if message.kind in ("open", "escalation") else "Incident"
+        links.append(f"<{incident['url']}|{label}>")
+    return {"text": f"{_slack_escape(message.subject)}\n{' · '.join(links)}".strip()}
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSender:
+    """Send a plain-text e-mail with smtplib, in a worker thread."""
+
+    config: EmailChannel
+    timeout: timedelta
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    async def send(self, message: Outgoing) -> None:
+        email = self.compose(message)
+        try:
+            await anyio.to_thread.run_sync(self._send, email)
+        except smtplib.SMTPResponseException as err:
+            text = err.smtp_error
+            text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+            reason = f"SMTP {err.smtp_code}: {text[:200]}"
+            raise DeliveryError(reason, retryable=400 <= err.smtp_code < 500) from err
+        except smtplib.SMTPRecipientsRefused as err:
+            reason = f"recipients refused: {', '.join(sorted(err.recipients))}"
+            raise DeliveryError(reason, retryable=False) from err
+        except (smtplib.SMTPException, OSError) as err:
+            raise DeliveryError(f"{type(err).__name__}: {err}", retryable=True) from err
+
+    def compose(self, message: Outgoing) -> EmailMessage:
+        email = EmailMessage()
+        email["From"] = self.config.sender
+        email["To"] = ", ".join(self.config.to)
+        email["Subject"] = message.subject
+        email["Date"] = formatdate(usegmt=True)
+        email["Message-ID"] = f"<{message.key}@runbook-router>"
+        email["Idempotency-Key"] = message.key
+        email.set_content(message.text + "\n")
+        return email
+
+    def _send(self, email: EmailMessage) -> None:
+        cfg, seconds = self.config, self.timeout.total_seconds()
+        context = ssl.create_default_context()
+        if cfg.tls == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                cfg.smtp_host, cfg.smtp_port, timeout=seconds, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=seconds)
+        with smtp:
+            if cfg.tls == "starttls":
+                smtp.starttls(context=context)
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(email)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSet:
+    """Senders of the enabled channels, and why each other channel is disabled."""
+
+    senders: dict[str, Sender]
+    disabled: dict[str, str]
+
+
+def disabled_reason(config: Channel, environ: Mapping[str, str]) -> str | None:
+    """Why the channel cannot send (an unset variable, a non-HTTP URL), or None."""
+    if isinstance(config, EmailChannel):
+        for name in (config.username_env, config.password_env):
+            if name and not environ.get(name):
+                return f"disabled: environment variable {name} is unset"
+        return None
+    url = environ.get(config.url_env, "").strip()
+    if not url:
+        return f"disabled: environment variable {config.url_env} is unset"
+    if urlsplit(url).scheme not in ("http", "https"):
+        return f"disabled: {config.url_env} does not hold an http(s) URL"
+    return None
+
+
+def build_channels(
+    configs: Mapping[str, Channel],
+    *,
+    environ: Mapping[str, str],
+    client: httpx.AsyncClient,
+    timeout: timedelta,
+) -> ChannelSet:
+    """Read each channel's secrets once (at start-up); warn about every disabled one."""
+    # httpx logs every request URL at INFO; incoming-webhook URLs carry their secret.
+    logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").level, logging.WARNING))
+    senders: dict[str, Sender] = {}
+    disabled: dict[str, str] = {}
+    for name, config in sorted(configs.items()):
+        reason = disabled_reason(config, environ)
+        if reason is not None:
+            disabled[name] = reason
+            log.warning("notification channel disabled", extra={"channel": name, "reason": reason})
+        elif isinstance(config, EmailChannel):
+            senders[name] = SmtpSender(
+                config,
+                timeout,
+                environ.get(config.username_env or "") or None,
+                environ.get(config.password_env or "") or None,
+            )
+        else:
+            url = environ[config.url_env].strip()
+            slack = isinstance(config, SlackChannel)
+            assert slack or isinstance(config, WebhookChannel)
+            senders[name] = HttpSender(url, client, timeout, slack=slack)
+    return ChannelSet(senders, disabled)

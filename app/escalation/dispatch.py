@@ -1,0 +1,217 @@
+"""The worker's database side: turn queued incident changes and due escalation levels into
+outbox rows, timeline events, KPI updates and post-mortem drafts, one transaction per batch.
+
+Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so replicas share the work and never do
+the same row twice; the effects commit together with the claim (an event row is deleted, an
+escalation's ``sent`` count moves on), so a crash repeats nothing and loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from app.classification.catalog import Catalog
+from app.config import AppConfig
+from app.durations import format_duration
+from app.escalation import outbox, policy
+from app.escalation.config import NotifyEvent, Policy
+from app.escalation.messages import IncidentView, Kind, compose
+from app.escalation.models import Escalation, EscalationEvent, Signal
+from app.incidents.models import Incident, IncidentStatus
+from app.incidents.schemas import IncidentOut
+from app.incidents.timeline import Kind as TimelineKind
+from app.incidents.timeline import record
+from app.metrics import aggregates as kpi
+from app.postmortems import service as postmortems
+from app.runbooks.renderer import Renderer
+
+log = logging.getLogger(__name__)
+
+ACTOR = "runbook-router"
+_EVENTS: Mapping[Signal, tuple[Kind, NotifyEvent]] = {
+    Signal.OPENED: (Kind.OPEN, NotifyEvent.OPEN),
+    Signal.REOPENED: (Kind.OPEN, NotifyEvent.OPEN),
+    Signal.ACKNOWLEDGED: (Kind.ACK, NotifyEvent.ACK),
+    Signal.RESOLVED: (Kind.RESOLVE, NotifyEvent.RESOLVE),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the worker decides with: policies, channels, runbooks, the public URL."""
+
+    config: AppConfig
+    catalog: Catalog
+    disabled: Mapping[str, str]  # channel -> why it cannot send
+    renderer: Renderer
+    public_url: str
+
+    def policy_for(self, runbook_class: str) -> Policy | None:
+        runbook = self.catalog.runbooks.get(runbook_class)
+        return self.config.escalation.get(runbook.meta.escalation if runbook else "default")
+
+    def view(self, incident: Incident) -> IncidentView:
+        assert incident.id is not None
+        out = IncidentOut.of(incident, public_url=self.public_url)
+        return IncidentView(
+            id=incident.id,
+            title=incident.title,
+            status=incident.status,
+            severity=incident.severity,
+            team=incident.team,
+            runbook_class=incident.runbook_class,
+            started_at=incident.started_at,
+            acknowledged_at=incident.acknowledged_at,
+            acknowledged_by=incident.acknowledged_by,
+            resolved_at=incident.resolved_at,
+            resolved_by=incident.resolved_by,
+            url=f"{self.public_url.rstrip('/')}/incidents/{incident.id}",
+            runbook_url=out.runbook_url,
+        )
+
+
+def route_events(session: Session, ctx: Context, *, now: datetime, limit: int) -> tuple[int, int]:
+    """Handle up to ``limit`` queued incident changes; return (claimed, handled)."""
+    query = (
+        select(EscalationEvent)
+        .order_by(col(EscalationEvent.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    events = session.exec(query).all()
+    for event in events:
+        incident = session.get(Incident, event.incident_id)
+        if incident is not None:
+            _route(session, ctx, event, incident, now)
+        session.delete(event)
+    return len(events), len(events)
+
+
+def _route(
+    session: Session, ctx: Context, event: EscalationEvent, incident: Incident, now: datetime
+) -> None:
+    assert incident.id is not None
+    signal = Signal(event.event)
+    if signal is Signal.RESOLVED:
+        _draft_postmortem(session, ctx, incident, event.at)
+    found = ctx.policy_for(incident.runbook_class)
+    if found is None:
+        return
+    kind, notify_event = _EVENTS[signal]
+    if notify_event is NotifyEvent.OPEN:
+        row = session.get(Escalation, incident.id)
+        paging = row is not None and row.started_at == event.at and (row.next_at or row.sent)
+        channels = policy.recipients(found, notify_event, paging_at_open=bool(paging))
+    else:
+        paged = outbox.paged_channels(session, incident_id=incident.id)
+        channels = policy.recipients(found, notify_event, paged=paged)
+    message = compose(
+        kind, ctx.view(incident), reopened=signal is Signal.REOPENED, actor=event.actor
+    )
+    for channel in channels:
+        outbox.enqueue(
+            session,
+            incident_id=incident.id,
+            channel=channel,
+            message=message,
+            now=now,
+            disabled=ctx.disabled.get(channel),
+        )
+
+
+def _draft_postmortem(session: Session, ctx: Context, incident: Incident, at: datetime) -> None:
+    runbook = ctx.catalog.runbooks.get(incident.runbook_class)
+    override = runbook.meta.postmortem.required_for if runbook else None
+    postmortems.draft_on_resolve(
+        session,
+        incident=incident,
+        required_for=override if override is not None else ctx.config.postmortems.required_for,
+        checklist=runbook.meta.checklist if runbook else [],
+        renderer=ctx.renderer,
+        timezone=ctx.config.timezone,
+        now=at,
+    )
+
+
+def escalate_due(session: Session, ctx: Context, *, now: datetime, limit: int) -> tuple[int, int]:
+    """Send every due level of up to ``limit`` escalations; return (claimed, levels sent)."""
+    query = (
+        select(Escalation)
+        .where(col(Escalation.next_at) <= now)
+        .order_by(col(Escalation.next_at), col(Escalation.incident_id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    counts: Counter[tuple[str, str]] = Counter()
+    rows = session.exec(query).all()
+    for row in rows:
+        incident = session.get(Incident, row.incident_id)
+        found = ctx.policy_for(incident.runbook_class) if incident else None
+        row.updated_at = now
+        if incident is None or found is None or incident.status != IncidentStatus.TRIGGERED:
+            row.next_at, row.stopped = None, "no_policy" if incident and not found else "stale"
+            continue
+        levels = policy.due(found, started_at=row.started_at, sent=row.sent, now=now)
+        for level in levels:
+            _send_level(session, ctx, incident, level, row.started_at, now)
+            counts[(incident.runbook_class, str(level.level))] += 1
+        row.sent += len(levels)
+        row.next_at = policy.next_at(found, started_at=row.started_at, sent=row.sent)
+        row.stopped = "" if row.next_at else "completed"
+    for (runbook_class, level_label), n in sorted(counts.items()):
+        kpi.add(session, kpi.ESCALATIONS, {"class": runbook_class, "level": level_label}, n)
+    return len(rows), sum(counts.values())
+
+
+def _send_level(
+    session: Session,
+    ctx: Context,
+    incident: Incident,
+    level: policy.Level,
+    started_at: datetime,
+    now: datetime,
+) -> None:
+    assert incident.id is not None
+    # Each reopen restarts escalation, so a flapped incident's current run began at a reopen.
+    reopened = incident.flap_count > 0
+    message = compose(Kind.ESCALATION, ctx.view(incident), level=level, reopened=reopened)
+    for channel in level.channels:
+        outbox.enqueue(
+            session,
+            incident_id=incident.id,
+            channel=channel,
+            message=message,
+            now=now,
+            disabled=ctx.disabled.get(channel),
+        )
+    record(
+        session,
+        incident_id=incident.id,
+        kind=TimelineKind.ESCALATED,
+        at=now,
+        actor=ACTOR,
+        rule=level.rule,
+        level=level.level,
+        cycle=level.cycle,
+        final=level.final,
+        channels=list(level.channels),
+        after=format_duration(level.offset),
+        due_at=(started_at + level.offset).isoformat(),
+    )
+    log.info(
+        "incident escalated",
+        extra={
+            "incident_id": incident.id,
+            "class": incident.runbook_class,
+            "level": level.level,
+            "cycle": level.cycle,
+            "rule": level.rule,
+            "channels": list(level.channels),
+        },
+    )

@@ -1,0 +1,163 @@
+"""The transactional outbox: messages queued in the caller's transaction, claimed by workers.
+
+A claim takes due rows with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises on
+the writer lock), counts the attempt and leases the row by pushing ``next_attempt_at`` past
+the send timeout, then commits. The send happens outside any transaction; its outcome is
+written afterwards. A process killed between claim and outcome leaves the row pending: it is
+claimed again when the lease runs out and resent with the same ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from app.escalation.config import Notifications
+from app.escalation.messages import Kind, Message
+from app.escalation.models import Notification
+from app.escalation.models import NotificationState as State
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A claimed message, detached from its session."""
+
+    id: int
+    key: str
+    channel: str
+    kind: str
+    subject: str
+    text: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    id: int
+    channel: str
+    attempts: int
+    error: str = ""  # empty when sent
+    retryable: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def enqueue(
+    session: Session,
+    *,
+    incident_id: int,
+    channel: str,
+    message: Message,
+    now: datetime,
+    disabled: str | None = None,
+) -> Notification:
+    """Queue ``message`` for ``channel``; a disabled channel's row is kept as skipped."""
+    key = str(uuid.uuid4())
+    row = Notification(
+        key=key,
+        incident_id=incident_id,
+        channel=channel,
+        kind=message.kind,
+        level=message.level,
+        subject=message.subject,
+        text=message.text,
+        payload={"id": key, "channel": channel, **message.payload},
+        state=State.SKIPPED if disabled else State.PENDING,
+        next_attempt_at=None if disabled else now,
+        last_error=(disabled or "")[:1024],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def claim(session: Session, *, now: datetime, lease: timedelta, limit: int) -> list[Outgoing]:
+    """Take up to ``limit`` due messages for this worker (skipping rows others hold)."""
+    query = (
+        select(Notification)
+        .where(Notification.state == State.PENDING, col(Notification.next_attempt_at) <= now)
+        .order_by(col(Notification.next_attempt_at), col(Notification.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = []
+    for row in session.exec(query).all():
+        assert row.id is not None
+        row.attempts += 1
+        row.next_attempt_at = now + lease
+        row.updated_at = now
+        claimed.append(
+            Outgoing(
+                id=row.id,
+                key=row.key,
+                channel=row.channel,
+                kind=row.kind,
+                subject=row.subject,
+                text=row.text,
+                payload=row.payload,
+                attempts=row.attempts,
+            )
+        )
+    return claimed
+
+
+def backoff(attempts: int, policy: Notifications) -> timedelta:
+    """Wait before the next attempt: ``backoff`` doubled per attempt, capped."""
+    wait: timedelta = policy.backoff * (2 ** max(attempts - 1, 0))
+    return min(wait, policy.max_backoff)
+
+
+def record(session: Session, outcome: Outcome, *, now: datetime, policy: Notifications) -> str:
+    """Write the outcome of one attempt; return the message's new state."""
+    values: dict[str, Any] = {"updated_at": now}
+    if outcome.ok:
+        values |= {"state": State.SENT, "sent_at": now, "next_attempt_at": None}
+    elif outcome.retryable and outcome.attempts < policy.max_attempts:
+        values |= {
+            "state": State.PENDING,
+            "next_attempt_at": now + backoff(outcome.attempts, policy),
+        }
+    else:
+        values |= {"state": State.FAILED, "next_attempt_at": None}
+    if outcome.error:
+        values["last_error"] = outcome.error[:1024]
+    session.execute(
+        update(Notification)
+        .where(col(Notification.id) == outcome.id, col(Notification.state) == State.PENDING)
+        .values(**values)
+    )
+    return str(values["state"])
+
+
+def paged_channels(session: Session, *, incident_id: int) -> set[str]:
+    """Channels that escalation steps have addressed for this incident."""
+    query = select(Notification.channel).where(
+        Notification.incident_id == incident_id, Notification.kind == Kind.ESCALATION
+    )
+    return set(session.exec(query.distinct()).all())
+
+
+def list_page(
+    session: Session, *, incident_id: int | None, limit: int, before_id: int | None
+) -> tuple[list[Notification], int | None]:
+    """Newest first, optionally for one incident; returns the page and the next cursor."""
+    size = min(limit, MAX_PAGE)
+    query = select(Notification).order_by(col(Notification.id).desc()).limit(size + 1)
+    if incident_id is not None:
+        query = query.where(Notification.incident_id == incident_id)
+    if before_id is not None:
+        query = query.where(col(Notification.id) < before_id)
+    rows = list(session.exec(query).all())
+    page = rows[:size]
+    return page, page[-1].id if len(rows) > size and page else None
