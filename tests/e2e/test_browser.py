@@ -22,6 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, sync_playwright
 
+from app.classification.catalog import load_catalog
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, ROOT, WEBHOOK, admin_headers
 from tests.e2e.conftest import ServiceLogs
 from tests.factories import alert, payload
@@ -48,9 +49,10 @@ TOKENS = {  # name: (role, team)
     "dora-documents": ("responder", "documents"),
 }
 ACTION_BUTTONS = re.compile(r"^(Acknowledge|Resolve|Add note|Done)$|^Mark done", re.IGNORECASE)
-STEPS = {
-    "confirm-scope": "Confirm which users and endpoints are affected",
-    "probe-me": "Probe /api/v1/me with the standard (non-admin) account",
+STEPS = {  # two steps of the shipped workflow-500 checklist, texts read from the catalog
+    item.id: item.text
+    for item in load_catalog(ROOT / "runbook_templates").runbooks["workflow-500"].meta.checklist
+    if item.id in ("confirm-scope", "probe-me")
 }
 
 
