@@ -196,7 +196,7 @@ def test_responder_follows_the_alert_link_and_works_the_incident(
             page.get_by_role("button", name=f"Mark done: {text}").click()
             page.wait_for_load_state()
         page.get_by_role("button", name="Acknowledge", exact=True).click()
-        page.get_by_label("Resolution note").fill("Rolled back release 2026.11.3")
+        page.get_by_role("textbox", name="Resolution note").fill("Rolled back release 2026.11.3")
         page.get_by_role("button", name="Resolve", exact=True).click()
         page.wait_for_load_state()
 
