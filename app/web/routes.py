@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from app.api.actions import runbook_team
 from app.api.deps import PrincipalDep, ServicesDep
 from app.auth.permissions import may_act
+from app.auth.principals import Principal
 from app.durations import parse_duration
 from app.incidents import service as incidents
 from app.incidents.models import Incident, IncidentStatus
@@ -20,6 +21,19 @@ from app.web import charts
 from app.web.views import templates
 
 router = APIRouter(include_in_schema=False)
+
+
+def viewer_timezone(request: Request, services: ServicesDep, principal: Principal) -> str:
+    """``?tz=``, else the person's, else their team's, else the configured time zone."""
+    team = services.config.teams.get(principal.team)
+    return (
+        request.query_params.get("tz")
+        or principal.timezone
+        or (team.timezone if team else "")
+        or services.config.timezone
+    )
+
+
 KPI_WINDOWS = ("24h", "7d", "30d", "90d")
 
 
@@ -61,7 +75,7 @@ async def board(
         "board.html",
         {
             "principal": principal,
-            "timezone": principal.timezone or services.config.timezone,
+            "timezone": viewer_timezone(request, services, principal),
             "now": services.clock(),
             "classes": services.catalog.classes,
             "teams": sorted(
@@ -123,7 +137,7 @@ async def runbook_page(
         runbook_class=runbook.name,
         labels=label_params(request),
         viewer=principal.name,
-        timezone=request.query_params.get("tz") or services.config.timezone,
+        timezone=viewer_timezone(request, services, principal),
     )
     return templates.TemplateResponse(
         request,
@@ -146,7 +160,7 @@ async def incident_page(
         services,
         incident_id=incident_id,
         viewer=principal.name,
-        timezone=request.query_params.get("tz") or services.config.timezone,
+        timezone=viewer_timezone(request, services, principal),
     )
 
     def timeline() -> list[object]:
