@@ -135,6 +135,7 @@ def _template(
         team=meta.team or first.labels.get("team", ""),
         labels=dict(payload.common_labels or first.labels),
         truncated_alerts=payload.truncated_alerts,
+        alertmanager_url=payload.external_url[:1024],
     )
 
 

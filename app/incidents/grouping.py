@@ -58,6 +58,7 @@ class Template:
     team: str
     labels: dict[str, str]
     truncated_alerts: int
+    alertmanager_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,7 @@ def _create(
         updated_at=now,
         recurrence_of=previous.id if previous else None,
         truncated_alerts=template.truncated_alerts,
+        alertmanager_url=template.alertmanager_url,
     )
     if not firing:
         incident.resolved_at = max((o.ends_at or now) for o in occurrences)

@@ -52,6 +52,7 @@ class Incident(SQLModel, table=True):
     flap_count: int = 0
     recurrence_of: int | None = Field(default=None, foreign_key="incidents.id")
     truncated_alerts: int = 0
+    alertmanager_url: str = Field(default="", max_length=1024)  # the payload's externalURL
 
 
 class TimelineEvent(SQLModel, table=True):

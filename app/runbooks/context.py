@@ -166,11 +166,13 @@ def build_links(
             f"&var-class={urlquery(runbook.name)}"
         )
     silence = None
-    if settings.alertmanager_url and labels:
+    alertmanager = safe_url(incident.alertmanager_url if incident else None) or (
+        settings.alertmanager_url
+    )
+    if alertmanager and labels:
         matchers = ",".join(f"{k}={promql(v)}" for k, v in sorted(labels.items()))
         silence = (
-            f"{settings.alertmanager_url.rstrip('/')}/#/silences/new?filter="
-            f"{urlquery('{' + matchers + '}')}"
+            f"{alertmanager.rstrip('/')}/#/silences/new?filter={urlquery('{' + matchers + '}')}"
         )
     logs = None
     if settings.logs_url and labels:

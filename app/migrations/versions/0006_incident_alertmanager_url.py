@@ -1,0 +1,28 @@
+"""incident alertmanager url
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-28 13:26:46.078631
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("alertmanager_url", sa.String(length=1024), nullable=False, server_default="")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_column("alertmanager_url")
