@@ -18,8 +18,8 @@ migrate: venv
 
 run: venv
 	mkdir -p data
-	$(VENV)/bin/runbook-router migrate
-	RUNBOOK_ROUTER_LOG_FORMAT=$${RUNBOOK_ROUTER_LOG_FORMAT:-console} $(VENV)/bin/runbook-router serve
+	export RUNBOOK_ROUTER_LOG_FORMAT=$${RUNBOOK_ROUTER_LOG_FORMAT:-console}; \
+	$(VENV)/bin/runbook-router migrate && $(VENV)/bin/runbook-router serve
 
 check: venv
 	$(VENV)/bin/runbook-router check
