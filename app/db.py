@@ -107,6 +107,12 @@ class Database:
                 raise
 
     @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads only: closed without a commit."""
+        with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
+            yield session
+
+    @contextmanager
     def write_session(self) -> Iterator[Session]:
         """``session()`` under the writer lock: one transaction that changes state."""
         with self.writer(), self.session() as session:

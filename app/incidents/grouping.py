@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
 from app.alerts.models import Alert, AlertStatus
@@ -67,23 +67,27 @@ class Windows:
     recurrence: timedelta
 
 
+# Built once: these run for every new occurrence on the webhook's hot path.
+_OPEN = select(Incident).where(col(Incident.open_key) == bindparam("key")).with_for_update()
+_LAST_RESOLVED = (
+    select(Incident)
+    .where(
+        col(Incident.runbook_class) == bindparam("cls"),
+        col(Incident.group_key) == bindparam("group"),
+        col(Incident.resolved_at).is_not(None),
+    )
+    .order_by(col(Incident.resolved_at).desc(), col(Incident.id).desc())
+    .limit(1)
+)
+
+
 def _open_incident(session: Session, identity: Identity) -> Incident | None:
-    query = select(Incident).where(Incident.open_key == identity.open_key).with_for_update()
-    return session.exec(query).first()
+    return session.exec(_OPEN, params={"key": identity.open_key}).first()
 
 
 def _last_resolved(session: Session, identity: Identity) -> Incident | None:
-    query = (
-        select(Incident)
-        .where(
-            Incident.runbook_class == identity.runbook_class,
-            Incident.group_key == identity.group_key,
-            col(Incident.resolved_at).is_not(None),
-        )
-        .order_by(col(Incident.resolved_at).desc(), col(Incident.id).desc())
-        .limit(1)
-    )
-    return session.exec(query).first()
+    params = {"cls": identity.runbook_class, "group": identity.group_key}
+    return session.exec(_LAST_RESOLVED, params=params).first()
 
 
 def _create(
