@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import ClientDisconnect
 
 from app.alerts.repeats import Remembered
 from app.alerts.schemas import WebhookPayload, parse_payload
@@ -55,10 +56,16 @@ async def _read_body(chunks: AsyncIterator[bytes], content_length: str | None, l
     if content_length and content_length.isdigit() and int(content_length) > limit:
         raise too_large
     body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            raise too_large
+    try:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                raise too_large
+    except ClientDisconnect as err:  # nobody is left to answer; recorded, not an error of ours
+        raise PayloadError(
+            "the client disconnected before the whole body arrived",
+            hint="Alertmanager sends it again at the next flush",
+        ) from err
     return bytes(body)
 
 
@@ -108,7 +115,8 @@ async def _process(
         )
     except SQLAlchemyError as err:
         raise StorageUnavailable(
-            "the alerts could not be stored; retry", hint="Alertmanager retries 5xx by itself"
+            f"the alerts could not be stored ({type(err).__name__}); retry",
+            hint="Alertmanager retries 5xx by itself",
         ) from err
     remembered = Remembered(
         alerts=result.alerts,
