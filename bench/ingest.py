@@ -15,8 +15,16 @@ It prints requests/s, alerts/s, p50, p99, non-2xx and the server/bare request-ra
 the targets (PASS/FAIL; exit 1 only with ``--strict``), checks that the ``alerts`` table holds
 exactly the new alerts acknowledged with 2xx, and writes ``bench/results/ingest-<ts>.json``.
 
+With ``--database postgresql`` it also starts a private PostgreSQL cluster (as
+``tests/postgres.py`` does) and measures the same server on it: ``pg`` is one process, and with
+``--replicas 2`` ``pg2`` is two processes on the same database, each driven by its own wrk
+process with half the connections (wrk targets one URL); their rates are summed. A summary
+compares new-alert throughput and p99 at 16 connections and 10 alerts per payload: SQLite one
+process, PostgreSQL one process, PostgreSQL two replicas.
+
     .venv/bin/python bench/ingest.py            # about 2 minutes
     .venv/bin/python bench/ingest.py --quick    # about 20-30 seconds
+    .venv/bin/python bench/ingest.py --database postgresql --replicas 2 --sizes 10
 """
 
 from __future__ import annotations
@@ -44,9 +52,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.postgres import Cluster
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -68,6 +79,10 @@ TARGET_REPEAT_RATIO = 0.30
 TARGET_P99_MS = 50.0
 BARE_SATURATED_CPU = 0.8  # below this the bare app was not the bottleneck of its own run
 NOISY_OTHER_CPU = 0.25  # median CPU (in cores) used by everything else during the runs
+TARGET_PG_NEW_ALERTS = 3000.0  # new alerts/s from one process on PostgreSQL (2-core machine)
+TARGET_REPLICA_GAIN = 1.0  # two replicas must ingest more than one (ratio above this)
+# What each target measures: its server processes (services) and its database.
+PROCESSES = {"bare": ("bare",), "server": ("server",), "pg": ("pg",), "pg2": ("pg", "pg-b")}
 
 # --- payloads (byte-identical to bench/ingest.lua) ---------------------------------------------
 
@@ -183,7 +198,7 @@ def make_body(run: int, tid: int, n: int, size: int, group_every: int = GROUP_EV
 
 @dataclass
 class Service:
-    name: str  # "server" or "bare"
+    name: str  # "server" (SQLite), "bare", "pg" or "pg-b" (PostgreSQL replicas)
     proc: subprocess.Popen[bytes]
     port: int
     log_path: Path
@@ -206,16 +221,16 @@ def free_port() -> int:
         return port
 
 
-def server_env(tmp: Path) -> dict[str, str]:
+def server_env(tmp: Path, database_url: str | None = None, name: str = "server") -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "RUNBOOK_ROUTER_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+            "RUNBOOK_ROUTER_DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.db'}",
             "RUNBOOK_ROUTER_WEBHOOK_TOKENS": TOKEN,
             "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
             "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
             "RUNBOOK_ROUTER_CONFIG": str(ROOT / "config" / "runbook-router.yaml"),
-            "RUNBOOK_ROUTER_DATA_DIR": str(tmp / "data"),
+            "RUNBOOK_ROUTER_DATA_DIR": str(tmp / ("data" if name == "server" else f"data-{name}")),
             "RUNBOOK_ROUTER_LOG_LEVEL": "WARNING",
             "RUNBOOK_ROUTER_HOST": HOST,
         }
@@ -241,8 +256,8 @@ def start(name: str, cmd: list[str], env: dict[str, str], tmp: Path, port: int) 
     raise RuntimeError(f"{name} did not answer /healthz within 30 s:\n{service.log_tail()}")
 
 
-def start_server(tmp: Path) -> Service:
-    env = server_env(tmp)
+def start_server(tmp: Path, name: str = "server", database_url: str | None = None) -> Service:
+    env = server_env(tmp, database_url, name)
     done = subprocess.run(
         [sys.executable, "-m", "app", "migrate"],
         env=env,
@@ -257,7 +272,7 @@ def start_server(tmp: Path) -> Service:
         raise RuntimeError(f"python -m app migrate failed ({done.returncode}):\n{tail}")
     port = free_port()
     cmd = [sys.executable, "-m", "app", "serve", "--host", HOST, "--port", str(port)]
-    return start("server", cmd, env, tmp, port)
+    return start(name, cmd, env, tmp, port)
 
 
 def start_bare(tmp: Path) -> Service:
@@ -322,25 +337,61 @@ def system_busy() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_pids(data_dir: Path | None) -> list[int]:
+    """The postmaster of the cluster in ``data_dir`` and its children (backends, walwriter…)."""
+    if data_dir is None:
+        return []
+    try:
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+    return pids
+
+
 @dataclass(frozen=True)
 class CpuMark:
     target: float
     client: float
     system: float
+    db: float = 0.0  # the PostgreSQL cluster's processes (SQLite runs inside the target)
 
     @classmethod
-    def take(cls, pid: int) -> CpuMark:
-        return cls(cpu_seconds(pid), client_cpu(), system_busy())
+    def take(cls, pids: list[int], db_dir: Path | None = None) -> CpuMark:
+        target = sum(cpu_seconds(pid) for pid in pids)
+        db = sum(cpu_seconds(pid) for pid in postgres_pids(db_dir))
+        return cls(target, client_cpu(), system_busy(), db)
 
     def since(self, earlier: CpuMark) -> CpuMark:
         return CpuMark(
-            self.target - earlier.target, self.client - earlier.client, self.system - earlier.system
+            self.target - earlier.target,
+            self.client - earlier.client,
+            self.system - earlier.system,
+            max(0.0, self.db - earlier.db),  # backends that exited take their time with them
         )
 
 
 def alert_rows(tmp: Path) -> int:
     with contextlib.closing(sqlite3.connect(f"file:{tmp / 'bench.db'}?mode=ro", uri=True)) as db:
         return int(db.execute("SELECT count(*) FROM alerts").fetchone()[0])
+
+
+def pg_dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def pg_counts(database_url: str, tables: tuple[str, ...] = ("alerts",)) -> dict[str, int]:
+    import psycopg  # only with --database postgresql
+
+    with psycopg.connect(pg_dsn(database_url), autocommit=True) as db:
+        return {
+            t: int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]  # noqa: S608
+            for t in tables
+        }
 
 
 # --- load generation ---------------------------------------------------------------------------
@@ -380,7 +431,7 @@ def lua_literal(value: object) -> str:
     return str(value)
 
 
-def run_wrk(spec: Spec, service: Service, tmp: Path) -> Load:
+def _wrk_command(spec: Spec, service: Service, tmp: Path) -> tuple[list[str], Path]:
     result_path = tmp / f"run-{spec.run}.out"
     params = {
         "mode": spec.scenario,
@@ -407,11 +458,26 @@ def run_wrk(spec: Spec, service: Service, tmp: Path) -> Load:
         str(script),
         service.url + WEBHOOK,
     ]
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, check=False, timeout=spec.duration + 120
-    )
-    if done.returncode != 0 or not result_path.exists():
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return cmd, result_path
+
+
+def run_wrk(specs: list[Spec], services: list[Service], tmp: Path) -> list[Load]:
+    """One wrk process per (spec, service), all running at the same time."""
+    running = []
+    for spec, service in zip(specs, services, strict=True):
+        cmd, result_path = _wrk_command(spec, service, tmp)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        running.append((proc, result_path, spec))
+    loads = []
+    for proc, result_path, spec in running:
+        out, err = proc.communicate(timeout=spec.duration + 120)
+        if proc.returncode != 0 or not result_path.exists():
+            raise RuntimeError(f"wrk failed ({proc.returncode}): {err or out}")
+        loads.append(_wrk_result(result_path))
+    return loads
+
+
+def _wrk_result(result_path: Path) -> Load:
     summary: dict[str, Any] = {}
     pending = []
     for line in result_path.read_text(encoding="utf-8").splitlines():
@@ -422,6 +488,33 @@ def run_wrk(spec: Spec, service: Service, tmp: Path) -> Load:
             size, request_id, body = rest.split("\t", 2)
             pending.append(Pending(int(size), request_id, body))
     return Load(summary, pending, "wrk")
+
+
+def merge_loads(loads: list[Load]) -> Load:
+    """Several clients' loads as one: counts summed; latency percentiles are the worse one.
+
+    The processes' histograms are not merged, so p50/p90/p99 are the highest of the clients'
+    (an upper bound of the combined percentile; the clients are symmetric, so close to it).
+    """
+    if len(loads) == 1:
+        return loads[0]
+    summaries = [load.summary for load in loads]
+    latencies = [s["latency_us"] for s in summaries]
+    requests = sum(s["requests"] for s in summaries)
+    latency: dict[str, float] = {k: max(lat[k] for lat in latencies) for k in latencies[0]}
+    latency["min"] = min(lat["min"] for lat in latencies)
+    latency["mean"] = sum(
+        lat["mean"] * s["requests"] for lat, s in zip(latencies, summaries, strict=True)
+    ) / max(requests, 1)
+    summary = {
+        "requests": requests,
+        "duration_us": max(s["duration_us"] for s in summaries),
+        "bytes": sum(s.get("bytes", 0) for s in summaries),
+        "errors": {k: sum(s["errors"][k] for s in summaries) for k in summaries[0]["errors"]},
+        "latency_us": latency,
+        "threads": [thread for s in summaries for thread in s["threads"]],
+    }
+    return Load(summary, [p for load in loads for p in load.pending], loads[0].client)
 
 
 def percentile_us(sorted_seconds: list[float], p: float) -> int:
@@ -478,6 +571,11 @@ async def _py_one(client: httpx.AsyncClient, state: _PyState, n: int) -> None:
     if request_id:
         state.add("acked_new_alerts", state.spec.size)
     state.add("server_new", int(response.json().get("new", 0)))
+
+
+async def _py_loads(specs: list[Spec], services: list[Service]) -> list[Load]:
+    loads = [_py_load(spec, s.url) for spec, s in zip(specs, services, strict=True)]
+    return list(await asyncio.gather(*loads))
 
 
 async def _py_load(spec: Spec, url: str) -> Load:
@@ -567,6 +665,7 @@ class RunResult:
     retried_server_new: int = 0
     retry_failures: int = 0
     vs_bare: float | None = None
+    db_cpu: float = 0.0  # the PostgreSQL cluster's processes (0 for SQLite: in the target)
 
     @property
     def acked_total(self) -> int:
@@ -605,8 +704,9 @@ def to_result(label: str, spec: Spec, target: str, load: Load, cpu: CpuMark) -> 
         cut_off=len(load.pending),
         target_cpu=round(cpu.target / seconds, 2),
         client_cpu=round(cpu.client / seconds, 2),
-        other_cpu=round(max(0.0, cpu.system - cpu.target - cpu.client) / seconds, 2),
+        other_cpu=round(max(0.0, cpu.system - cpu.target - cpu.client - cpu.db) / seconds, 2),
         cpu_ms_per_request=round(cpu.target * 1000 / max(s["requests"], 1), 3),
+        db_cpu=round(cpu.db / seconds, 2),
     )
 
 
@@ -643,7 +743,7 @@ def retry(service: Service, result: RunResult, pending: list[Pending]) -> int:
     and Python generators identical (the fallback client uses ``make_body``).
     """
     mismatched = sum(1 for p in pending if p.body != expected_body(p.request_id, p.size))
-    if service.name != "server":
+    if service.name == "bare":
         return mismatched
     with httpx.Client(base_url=service.url, timeout=30.0) as client:
         for item in pending:
@@ -668,6 +768,8 @@ class Bench:
     results: list[RunResult] = field(default_factory=list)
     pools: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     generator_mismatches: int = 0
+    pg_url: str | None = None  # with --database postgresql: the database of "pg" and "pg2"
+    pg_data: Path | None = None  # its cluster's data folder (to find its processes' CPU)
     _runs: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -676,78 +778,108 @@ class Bench:
             return "wrk" if shutil.which("wrk") else "httpx"
         return str(self.args.client)
 
-    def measure(self, target: str, scenario: str, size: int, *, label: str = "") -> RunResult:
-        service = self.services[target]
-        rows = None
-        if target == "server":
+    def targets(self) -> list[str]:
+        """Targets in the order they run: bare, SQLite, then PostgreSQL ones if asked for."""
+        pg = ["pg", "pg2"][: self.args.replicas] if self.pg_url else []
+        return ["bare", "server", *pg]
+
+    def rows_before(self, target: str, services: list[Service]) -> int | None:
+        """Alerts already stored when a server run starts (once the servers are idle)."""
+        if target == "bare":
+            return None
+        for service in services:
             wait_idle(service)
-            rows = alert_rows(self.tmp)
+        if target == "server":
+            return alert_rows(self.tmp)
+        assert self.pg_url is not None
+        return pg_counts(self.pg_url)["alerts"]
+
+    def specs(self, target: str, scenario: str, size: int, label: str) -> list[Spec]:
+        """One spec per server process of ``target``; the connections are shared among them."""
+        processes = len(PROCESSES[target])
         pool_run, pool = self.pools.get((target, size), (0, 0))
         threads = self.args.threads if self.client == "wrk" else 1
         duration = self.args.warmup if label else self.args.duration
-        spec = Spec(
-            scenario,
-            size,
-            next(self._runs),
-            pool_run,
-            pool,
-            duration,
-            self.args.connections,
-            threads,
-        )
-        before = CpuMark.take(service.proc.pid)
+        connections = max(1, self.args.connections // processes)
+        return [  # consecutive run ids: process i repeats the bodies of run pool_run + i
+            Spec(
+                scenario,
+                size,
+                next(self._runs),
+                pool_run + i if pool_run else 0,
+                pool,
+                duration,
+                connections,
+                threads,
+            )
+            for i in range(processes)
+        ]
+
+    def measure(self, target: str, scenario: str, size: int, *, label: str = "") -> RunResult:
+        services = [self.services[name] for name in PROCESSES[target]]
+        rows = self.rows_before(target, services)
+        specs = self.specs(target, scenario, size, label)
+        pids = [service.proc.pid for service in services]
+        before = CpuMark.take(pids, self.pg_data)
         if self.client == "wrk":
-            load = run_wrk(spec, service, self.tmp)
+            loads = run_wrk(specs, services, self.tmp)
         else:
-            load = asyncio.run(_py_load(spec, service.url))
-        cpu = CpuMark.take(service.proc.pid).since(before)
-        result = to_result(label or scenario, spec, target, load, cpu)
+            loads = asyncio.run(_py_loads(specs, services))
+        cpu = CpuMark.take(pids, self.pg_data).since(before)
+        load = merge_loads(loads)
+        result = to_result(label or scenario, specs[0], target, load, cpu)
         result.rows_before = rows
         if load.pending:
-            if target == "server":
-                wait_idle(service)
-            self.generator_mismatches += retry(service, result, load.pending)
+            if target != "bare":
+                for service in services:
+                    wait_idle(service)
+            self.generator_mismatches += retry(services[0], result, load.pending)
         if scenario == "new":
             sent = min(result.sent_per_thread)
-            self.pools[(target, size)] = (spec.run, min(POOL_MAX, sent))
+            self.pools[(target, size)] = (specs[0].run, min(POOL_MAX, sent))
         self.results.append(result)
         return result
 
     def run(self) -> None:
         if self.args.warmup > 0:
-            for target in ("bare", "server"):
+            for target in self.targets():
                 self.measure(target, "new", TARGET_SIZE, label="warmup")
         print(LEGEND)
         print(HEADER)
         for size in self.args.sizes:
             for scenario in SCENARIOS:
                 bare = self.measure("bare", scenario, size)
-                server = self.measure("server", scenario, size)
-                server.vs_bare = server.rps / bare.rps if bare.rps else None
-                print(row(bare))
-                print(row(server), flush=True)
+                print(row(bare), flush=True)
+                for target in self.targets()[1:]:
+                    server = self.measure(target, scenario, size)
+                    server.vs_bare = server.rps / bare.rps if bare.rps else None
+                    print(row(server), flush=True)
 
 
 HEADER = (
     f"{'scenario':<8} {'alerts':>6} {'target':<6} {'req/s':>8} {'alerts/s':>9} {'p50 ms':>7} "
     f"{'p99 ms':>7} {'non-2xx':>7} {'srv/bare':>8} {'cpu ms/req':>10} {'cpu':>5} "
-    f"{'client':>6} {'other':>5} {'rows':>6}"
+    f"{'client':>6} {'db':>5} {'other':>5} {'rows':>6}"
 )
 LEGEND = (
-    "cpu ms/req and cpu: the target process; client: the load generator; other: the rest of\n"
-    "the machine during the run (other processes, loopback softirqs) - high means noisy numbers;\n"
-    "rows: alerts already stored when the server run started."
+    "cpu ms/req and cpu: the target process(es); client: the load generator; db: the PostgreSQL\n"
+    "cluster (SQLite runs inside the target); other: the rest of the machine during the run\n"
+    "(other processes, loopback softirqs) - high means noisy numbers; rows: alerts already\n"
+    "stored when the server run started. Targets: server = SQLite, one process; pg = PostgreSQL,\n"
+    "one process; pg2 = PostgreSQL, two processes (one wrk each, half the connections each;\n"
+    "their rates summed, their latency percentiles the worse of the two)."
 )
 
 
 def row(r: RunResult) -> str:
     ratio = f"{r.vs_bare * 100:.1f}%" if r.vs_bare is not None else "-"
     rows = "" if r.rows_before is None else str(r.rows_before)
+    db = f"{r.db_cpu * 100:.0f}%" if r.target.startswith("pg") else "-"
     return (
         f"{r.scenario:<8} {r.size:>6} {r.target:<6} {r.rps:>8.1f} {r.alerts_per_s:>9.0f} "
         f"{r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.non2xx + r.socket_errors:>7} {ratio:>8} "
         f"{r.cpu_ms_per_request:>10.3f} {r.target_cpu * 100:>4.0f}% {r.client_cpu * 100:>5.0f}% "
-        f"{r.other_cpu * 100:>4.0f}% {rows:>6}"
+        f"{db:>5} {r.other_cpu * 100:>4.0f}% {rows:>6}"
         f"{' *' if r.target == 'bare' and r.target_cpu < BARE_SATURATED_CPU else ''}"
     )
 
@@ -804,14 +936,80 @@ def check_targets(results: list[RunResult]) -> list[Check]:
     return checks
 
 
+def check_postgres(results: list[RunResult]) -> list[Check]:
+    """The issue's targets on PostgreSQL, at 16 connections and 10 alerts per payload."""
+    one = _find(results, "pg", "new", TARGET_SIZE)
+    two = _find(results, "pg2", "new", TARGET_SIZE)
+    checks = []
+    if one is not None:
+        checks.append(
+            Check(
+                "pg new alerts/s",
+                one.alerts_per_s >= TARGET_PG_NEW_ALERTS and one.non2xx + one.socket_errors == 0,
+                f"new, {TARGET_SIZE} alerts/payload, PostgreSQL, one process: "
+                f"{one.alerts_per_s:.0f} new alerts/s, p99 {one.p99_ms:.2f} ms, "
+                f"{one.non2xx + one.socket_errors} non-2xx/errors "
+                f"(target >= {TARGET_PG_NEW_ALERTS:.0f} new alerts/s, no errors)",
+            )
+        )
+    if one is not None and two is not None:
+        gain = two.alerts_per_s / one.alerts_per_s if one.alerts_per_s else 0.0
+        checks.append(
+            Check(
+                "pg second replica",
+                gain > TARGET_REPLICA_GAIN and two.non2xx + two.socket_errors == 0,
+                f"new, {TARGET_SIZE} alerts/payload, PostgreSQL, two replicas: "
+                f"{two.alerts_per_s:.0f} new alerts/s = x{gain:.2f} of one process, p99 "
+                f"{two.p99_ms:.2f} ms (target: more than one process, i.e. > "
+                f"x{TARGET_REPLICA_GAIN:.2f}, no errors)",
+            )
+        )
+    return checks
+
+
+TARGET_NAMES = {
+    "server": "SQLite, one process",
+    "pg": "PostgreSQL, one process",
+    "pg2": "PostgreSQL, two replicas",
+}
+
+
+def print_comparison(results: list[RunResult], connections: int) -> None:
+    """SQLite against PostgreSQL (one and two processes) at the target point, same run."""
+    print(f"\nSQLite vs PostgreSQL, {connections} connections, {TARGET_SIZE} alerts/payload:")
+    print(
+        f"{'scenario':<8} {'target':<25} {'alerts/s':>9} {'p99 ms':>7} {'app cpu':>7} "
+        f"{'db cpu':>6} {'other':>5}"
+    )
+    for scenario in SCENARIOS:
+        for target, name in TARGET_NAMES.items():
+            r = _find(results, target, scenario, TARGET_SIZE)
+            if r is None:
+                continue
+            db = f"{r.db_cpu * 100:.0f}%" if target.startswith("pg") else "-"
+            print(
+                f"{scenario:<8} {name:<25} {r.alerts_per_s:>9.0f} {r.p99_ms:>7.2f} "
+                f"{r.target_cpu * 100:>6.0f}% {db:>6} {r.other_cpu * 100:>4.0f}%"
+            )
+
+
+COUNTED_TABLES = ("alerts", "incidents", "timeline_events", "deliveries")
+
+
 def db_counts(tmp: Path) -> dict[str, int]:
-    tables = ("alerts", "incidents", "timeline_events", "deliveries")
+    tables = COUNTED_TABLES
     with contextlib.closing(sqlite3.connect(f"file:{tmp / 'bench.db'}?mode=ro", uri=True)) as db:
         return {t: int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}  # noqa: S608
 
 
-def correctness(results: list[RunResult], counts: dict[str, int], mismatches: int) -> Check:
-    server = [r for r in results if r.target == "server"]
+def correctness(
+    results: list[RunResult],
+    counts: dict[str, int],
+    mismatches: int,
+    targets: tuple[str, ...] = ("server",),
+) -> Check:
+    """The alerts rows of one database hold exactly what its targets acknowledged."""
+    server = [r for r in results if r.target in targets]
     acked = sum(r.acked_total for r in server)
     sent = sum(r.sent_new_alerts for r in server)
     reported = sum(r.server_new + r.retried_server_new for r in server)
@@ -825,7 +1023,7 @@ def correctness(results: list[RunResult], counts: dict[str, int], mismatches: in
     )
     if mismatches:
         detail += f"; {mismatches} bodies differ between ingest.lua and make_body()"
-    return Check("correctness", passed, detail)
+    return Check(f"correctness ({', '.join(targets)})", passed, detail)
 
 
 def environment(client: str) -> dict[str, Any]:
@@ -872,7 +1070,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: also measure the server on a private PostgreSQL cluster (pg)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="with --database postgresql: 2 also measures two processes on it (pg2)",
+    )
     args = parser.parse_args(argv)
+    if args.replicas > 1 and args.database != "postgresql":
+        parser.error("--replicas 2 needs --database postgresql")
     if args.duration is None:
         args.duration = 1 if args.quick else 5
     if args.warmup is None:
@@ -880,7 +1093,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def report(bench: Bench, counts: dict[str, int], started: float) -> list[Check]:
+def report_postgres(bench: Bench, counts: dict[str, int] | None) -> list[Check]:
+    """PostgreSQL's targets, the comparison with SQLite, and the PostgreSQL correctness."""
+    if counts is None:
+        return []
+    print_comparison(bench.results, bench.args.connections)
+    checks = check_postgres(bench.results)
+    for check in checks:
+        print(f"{'PASS' if check.passed else 'FAIL'} {check.detail}")
+    verdict = correctness(bench.results, counts, 0, ("pg", "pg2"))
+    print(f"{'PASS' if verdict.passed else 'FAIL'} correctness on PostgreSQL: {verdict.detail}")
+    print(
+        f"     incidents = {counts['incidents']}, timeline events = {counts['timeline_events']}, "
+        f"deliveries logged = {counts['deliveries']}"
+    )
+    return [*checks, verdict]
+
+
+def report(bench: Bench, all_counts: dict[str, dict[str, int]], started: float) -> list[Check]:
+    counts = all_counts["sqlite"]
     checks = check_targets(bench.results)
     if bench.args.connections != TARGET_CONNECTIONS:
         print(f"\nnote: targets are defined at {TARGET_CONNECTIONS} connections")
@@ -909,6 +1140,7 @@ def report(bench: Bench, counts: dict[str, int], started: float) -> list[Check]:
         f"     incidents = {counts['incidents']}, timeline events = {counts['timeline_events']}, "
         f"deliveries logged = {counts['deliveries']}"
     )
+    checks += report_postgres(bench, all_counts.get("postgresql"))
     summary = {
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "runtime_s": round(time.time() - started, 1),
@@ -920,10 +1152,13 @@ def report(bench: Bench, counts: dict[str, int], started: float) -> list[Check]:
             "new_ratio": TARGET_NEW_RATIO,
             "repeat_ratio": TARGET_REPEAT_RATIO,
             "p99_ms": TARGET_P99_MS,
+            "pg_new_alerts_per_s": TARGET_PG_NEW_ALERTS,
+            "pg_replica_gain": TARGET_REPLICA_GAIN,
         },
         "runs": [asdict(r) for r in bench.results],
         "checks": [asdict(c) for c in [*checks, verdict]],
         "db_counts": counts,
+        "pg_counts": all_counts.get("postgresql"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%d-%H%M%S")
@@ -931,6 +1166,20 @@ def report(bench: Bench, counts: dict[str, int], started: float) -> list[Check]:
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"\nsummary written to {path.relative_to(ROOT)} (total {summary['runtime_s']} s)")
     return [*checks, verdict]
+
+
+def start_postgres(bench: Bench) -> Cluster:
+    """A private cluster as the tests start one (Debian's binaries, loopback, fsync off)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres import Cluster, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        raise SystemExit("PostgreSQL binaries not found: install Debian's postgresql")
+    cluster = Cluster(bindir).start()
+    bench.pg_url, bench.pg_data = cluster.create_database(), cluster.data
+    print(f"PostgreSQL {bindir.parent.name} on 127.0.0.1:{cluster.port}, data in {cluster.data}")
+    return cluster
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -942,14 +1191,24 @@ def main(argv: list[str] | None = None) -> int:
         f"client {bench.client}, {args.connections} connections, {args.duration} s per run, "
         f"sizes {args.sizes}, temp {tmp}"
     )
+    counts: dict[str, dict[str, int]] = {}
+    cluster = start_postgres(bench) if args.database == "postgresql" else None
     try:
         bench.services["server"] = start_server(tmp)
         bench.services["bare"] = start_bare(tmp)
+        for name in PROCESSES["pg2"][: args.replicas] if bench.pg_url else ():
+            bench.services[name] = start_server(tmp, name, bench.pg_url)
         bench.run()
     finally:
         for service in bench.services.values():
             stop(service)
-    counts = db_counts(tmp)
+        if cluster is not None:
+            try:
+                assert bench.pg_url is not None
+                counts["postgresql"] = pg_counts(bench.pg_url, COUNTED_TABLES)
+            finally:
+                cluster.stop()
+    counts["sqlite"] = db_counts(tmp)
     checks = report(bench, counts, started)
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
