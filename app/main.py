@@ -49,6 +49,7 @@ from app.settings import Settings
 from app.state import Clock, Services, utcnow
 from app.web import auth as web_auth
 from app.web import forms as web_forms
+from app.web import postmortems as web_postmortems
 from app.web import routes as web_routes
 from app.web.views import STATIC
 
@@ -158,6 +159,7 @@ def create_app(
     app.include_router(notifications.router)
     app.include_router(web_auth.router)
     app.include_router(web_forms.router)
+    app.include_router(web_postmortems.router)
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

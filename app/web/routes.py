@@ -18,6 +18,7 @@ from app.runbooks import pages
 from app.runbooks.catalog_view import label_params
 from app.runbooks.service import runbook_named
 from app.web import charts
+from app.web.postmortems import incident_followups
 from app.web.views import templates
 
 router = APIRouter(include_in_schema=False)
@@ -180,5 +181,6 @@ async def incident_page(
             "rendered": rendered,
             "vars": rendered.context.template_vars(),
             "timeline": await run_in_threadpool(timeline),
+            **await run_in_threadpool(incident_followups, services, incident_id),
         },
     )

@@ -8,11 +8,13 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
+from app.api.actions import runbook_team
 from app.api.deps import ServicesDep, require
+from app.auth.permissions import check_can_act
 from app.auth.principals import Principal
 from app.postmortems import actions
 from app.postmortems import service as postmortems
-from app.postmortems.models import ActionStatus, Postmortem, PostmortemStatus
+from app.postmortems.models import ActionItem, ActionStatus, Postmortem, PostmortemStatus
 from app.postmortems.schemas import (
     ActionItemIn,
     ActionItemOut,
@@ -42,6 +44,22 @@ def _write(services: Services, change: Callable[[Session], T]) -> T:
     """Run ``change`` in one committed transaction."""
     with services.db.write_session() as session:
         return change(session)
+
+
+def check_postmortem(
+    services: Services, session: Session, who: Principal, postmortem_id: int
+) -> None:
+    """403 unless ``who`` may edit it: responders of its runbook's team (or of a no-team one)."""
+    postmortem = postmortems.get(session, postmortem_id=postmortem_id, lock=True)
+    team = runbook_team(services, postmortem.runbook_class)
+    check_can_act(who, runbook_team=team, what="post-mortem")
+
+
+def check_item(services: Services, session: Session, who: Principal, item_id: int) -> None:
+    """As ``check_postmortem``, for an action item (a missing one is the service's 404)."""
+    item = session.get(ActionItem, item_id, with_for_update=True)
+    if item is not None:
+        check_postmortem(services, session, who, item.postmortem_id)
 
 
 @router.get("/postmortems")
@@ -80,6 +98,7 @@ def edit_postmortem(
     changes = postmortems.PostmortemChanges(**body.model_dump(exclude_unset=True))
 
     def change(session: Session) -> PostmortemOut:
+        check_postmortem(services, session, who, postmortem_id)
         edited = postmortems.update(
             session,
             postmortem_id=postmortem_id,
@@ -97,23 +116,28 @@ def add_action_item(
     postmortem_id: int, body: ActionItemIn, services: ServicesDep, who: Editor
 ) -> ActionItemOut:
     now = services.clock()
-    item = _write(
-        services,
-        lambda s: actions.add(
-            s, postmortem_id=postmortem_id, **body.model_dump(), actor=who.name, now=now
-        ),
-    )
-    return ActionItemOut.of(item, today=now.date())
+
+    def change(session: Session) -> ActionItem:
+        check_postmortem(services, session, who, postmortem_id)
+        return actions.add(
+            session, postmortem_id=postmortem_id, **body.model_dump(), actor=who.name, now=now
+        )
+
+    return ActionItemOut.of(_write(services, change), today=now.date())
 
 
 @router.patch("/action-items/{item_id}")
 def edit_action_item(
-    item_id: int, body: ActionItemPatch, services: ServicesDep, _: Editor
+    item_id: int, body: ActionItemPatch, services: ServicesDep, who: Editor
 ) -> ActionItemOut:
     now = services.clock()
     changes = actions.ItemChanges(**body.model_dump(exclude_unset=True))
-    item = _write(services, lambda s: actions.update(s, item_id=item_id, changes=changes, now=now))
-    return ActionItemOut.of(item, today=now.date())
+
+    def change(session: Session) -> ActionItem:
+        check_item(services, session, who, item_id)
+        return actions.update(session, item_id=item_id, changes=changes, now=now)
+
+    return ActionItemOut.of(_write(services, change), today=now.date())
 
 
 @router.get("/action-items")
