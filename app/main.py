@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from app import __version__
 from app.alerts.deliveries import DeliveryLog
-from app.alerts.repeats import RepeatCache
+from app.alerts.repeats import RepeatCache, SeenOccurrences
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.api.routes import (
@@ -75,6 +75,7 @@ def build_services(
         registry=registry,
         instruments=instruments,
         repeats=RepeatCache(),
+        seen=SeenOccurrences(),
         deliveries=deliveries,
         webhook_tokens=TokenSet(settings.webhook_token_list()),
         admin_tokens=TokenSet([settings.admin_token.get_secret_value()]),

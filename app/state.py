@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 
 from app.alerts.deliveries import DeliveryLog
-from app.alerts.repeats import RepeatCache
+from app.alerts.repeats import RepeatCache, SeenOccurrences
 from app.auth.tokens import TokenSet
 from app.classification.catalog import Catalog
 from app.config import AppConfig
@@ -37,6 +37,7 @@ class Services:
     registry: CollectorRegistry
     instruments: Instruments
     repeats: RepeatCache
+    seen: SeenOccurrences
     deliveries: DeliveryLog
     webhook_tokens: TokenSet
     admin_tokens: TokenSet

@@ -111,6 +111,7 @@ async def _process(
                 windows=services.windows,
                 payload=payload,
                 now=now,
+                seen=services.seen,
             )
         )
     except SQLAlchemyError as err:

@@ -62,3 +62,29 @@ class RepeatCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+class SeenOccurrences:
+    """Occurrences (fingerprint, starts_at, status) this process stored recently.
+
+    A payload with an occurrence not in here is most likely new, so ingest goes straight to
+    the write transaction instead of first checking for a pure repeat: one read fewer on the
+    path that matters most in a storm. Only a hint: the transaction decides.
+    """
+
+    def __init__(self, *, size: int = 200_000) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, datetime, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def all_known(self, keys: list[tuple[str, datetime, str]]) -> bool:
+        with self._lock:
+            return all(key in self._items for key in keys)
+
+    def add(self, keys: list[tuple[str, datetime, str]]) -> None:
+        with self._lock:
+            for key in keys:
+                self._items[key] = None
+                self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)

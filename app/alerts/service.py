@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.alerts.models import Alert, AlertStatus
+from app.alerts.repeats import SeenOccurrences
 from app.alerts.schemas import WebhookPayload, WireAlert
 from app.classification.catalog import Catalog
 from app.classification.classifier import Decision, classify
@@ -258,22 +259,30 @@ def _apply(
 
 
 def ingest(
-    *, db: Database, catalog: Catalog, windows: Windows, payload: WebhookPayload, now: datetime
+    *,
+    db: Database,
+    catalog: Catalog,
+    windows: Windows,
+    payload: WebhookPayload,
+    now: datetime,
+    seen: SeenOccurrences | None = None,
 ) -> IngestResult:
     """Store a validated payload; return counts and the incidents it concerns."""
     alerts = _unique(payload.alerts)
     if not alerts:
         return IngestResult()
-    with db.read_session() as session:  # the common case of pure repeats: no lock, no commit
-        unchanged = _unchanged(session, alerts)
-    if unchanged is not None:
-        return IngestResult(
-            alerts=len(payload.alerts), duplicates=len(payload.alerts), incident_ids=unchanged
-        )
+    keys = [(a.fingerprint, a.starts_at, a.status.value) for a in alerts]
+    if seen is None or seen.all_known(keys):  # likely a repeat: check without the writer lock
+        with db.read_session() as session:
+            unchanged = _unchanged(session, alerts)
+        if unchanged is not None:
+            return IngestResult(
+                alerts=len(payload.alerts), duplicates=len(payload.alerts), incident_ids=unchanged
+            )
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with db.write_session() as session:
-                return _apply(
+                result = _apply(
                     session,
                     payload=payload,
                     alerts=alerts,
@@ -281,6 +290,9 @@ def ingest(
                     windows=windows,
                     now=now,
                 )
+            if seen is not None:
+                seen.add(keys)
+            return result
         except IntegrityError:
             if attempt == _ATTEMPTS:
                 raise

@@ -8,8 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from prometheus_client import CollectorRegistry
 
+from app.main import create_app
+from app.settings import Settings
 from tests.conftest import WEBHOOK, FakeClock, admin_headers, ingest_headers, load_fixture
 from tests.factories import alert, payload
 
@@ -298,3 +302,25 @@ async def test_delivery_log_records_each_request(client: AsyncClient, clock: Fak
     assert (rows[2]["new"], rows[1]["duplicates"]) == (1, 1)
     assert "not valid JSON" in rows[0]["error"]
     assert (await client.get("/api/v1/deliveries", headers=ingest_headers())).status_code == 401
+
+
+async def test_repeat_to_a_process_that_never_saw_it_is_still_a_duplicate(
+    client: AsyncClient, clock: FakeClock, settings: Settings
+) -> None:
+    body = payload(alert("s", starts_at=clock.now), alert("t", starts_at=clock.now))
+    first = await post(client, body)
+    other = create_app(settings, registry=CollectorRegistry(), clock=clock)  # e.g. a restart
+    async with (
+        LifespanManager(other),
+        AsyncClient(transport=ASGITransport(app=other), base_url="http://b") as fresh,
+    ):
+        again = await post(fresh, body)
+        assert (again["new"], again["duplicates"], again["incidents"]) == (0, 2, first["incidents"])
+        start = clock.now
+        resolved = payload(
+            alert("s", starts_at=start, ends_at=start + timedelta(minutes=1)),
+            alert("t", starts_at=start),
+        )
+        changed = await post(fresh, resolved)
+        assert (changed["new"], changed["resolved"], changed["duplicates"]) == (0, 1, 1)
+    assert len((await detail(client, first["incidents"][0]))["alerts"]) == 2
