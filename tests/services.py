@@ -54,6 +54,18 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, *, timeout: float = 5) -> None:
+    """Terminate, then kill if it has not exited within ``timeout`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class ServerProcess:
     """``runbook-router serve`` as a real process on a free loopback port."""
 
@@ -89,10 +101,4 @@ class ServerProcess:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=15)

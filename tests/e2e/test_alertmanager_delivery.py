@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, ROOT, WEBHOOK, admin_headers
 from tests.e2e.conftest import ServiceLogs
-from tests.services import ServerProcess, free_port, http_ok, need_binary, wait_until
+from tests.services import ServerProcess, free_port, http_ok, need_binary, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -73,18 +73,6 @@ def am_alert(
 def group_key(alertname: str) -> str:
     """The group key Alertmanager sends for a root route with ``group_by: [alertname]``."""
     return f'{{}}:{{alertname="{alertname}"}}'
-
-
-def stop_process(proc: subprocess.Popen[bytes] | None, *, timeout: float = 5) -> None:
-    """Terminate, then kill if it has not exited within ``timeout`` seconds."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def write_config(path: Path, *, webhook_url: str, token: str) -> Path:

@@ -48,7 +48,7 @@ from tests.e2e.test_alert_rules import (
     used_metrics,
 )
 from tests.factories import alert, payload
-from tests.services import ServerProcess, free_port, http_ok, need_binary, wait_until
+from tests.services import ServerProcess, free_port, http_ok, need_binary, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -66,18 +66,6 @@ NEVER = "0001-01-01T00:00:00Z"  # a rule's lastEvaluation before its first evalu
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def stop_process(proc: subprocess.Popen[bytes] | None, *, timeout: float = 5) -> None:
-    """Terminate, then kill if it has not exited within ``timeout`` seconds."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def parse_time(text: str) -> datetime:
