@@ -8,11 +8,11 @@ through the same ``DATABASE_URL``; nothing here is SQLite-only SQL.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import BigInteger, Column, DateTime, Engine, Integer, Table, create_engine, event
@@ -20,8 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel, col, select
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -126,6 +127,33 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+MAX_PAGE = 200
+
+Model = TypeVar("Model", bound=SQLModel)
+
+
+def newest_first(
+    session: Session,
+    model: type[Model],
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
+    limit: int,
+    before_id: int | None,
+) -> tuple[list[Model], int | None]:
+    """One page of ``model`` rows, newest id first, and the cursor of the next page (or None).
+
+    Keyset pagination on the primary key: ``before_id`` is the last id of the previous page.
+    """
+    size = min(limit, MAX_PAGE)
+    row_id = col(model.id)  # type: ignore[attr-defined]
+    query = select(model).where(*where).order_by(row_id.desc()).limit(size + 1)
+    if before_id is not None:
+        query = query.where(row_id < before_id)
+    rows = list(session.exec(query).all())
+    page = rows[:size]
+    return page, (page[-1].id if len(rows) > size else None)  # type: ignore[attr-defined]
 
 
 def id_column() -> Column[int]:

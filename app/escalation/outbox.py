@@ -17,12 +17,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from app.db import newest_first
 from app.escalation.config import Notifications
 from app.escalation.messages import Kind, Message
 from app.escalation.models import Notification
 from app.escalation.models import NotificationState as State
-
-MAX_PAGE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,12 +151,5 @@ def list_page(
     session: Session, *, incident_id: int | None, limit: int, before_id: int | None
 ) -> tuple[list[Notification], int | None]:
     """Newest first, optionally for one incident; returns the page and the next cursor."""
-    size = min(limit, MAX_PAGE)
-    query = select(Notification).order_by(col(Notification.id).desc()).limit(size + 1)
-    if incident_id is not None:
-        query = query.where(Notification.incident_id == incident_id)
-    if before_id is not None:
-        query = query.where(col(Notification.id) < before_id)
-    rows = list(session.exec(query).all())
-    page = rows[:size]
-    return page, page[-1].id if len(rows) > size and page else None
+    where = [] if incident_id is None else [col(Notification.incident_id) == incident_id]
+    return newest_first(session, Notification, where=where, limit=limit, before_id=before_id)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from app.alerts.models import Alert
+from app.db import newest_first
 from app.errors import InvalidTransition, NotFound
 from app.escalation.hooks import Signal, on_incident_event
 from app.incidents.lifecycle import Event, next_step
@@ -17,8 +18,6 @@ from app.incidents.timeline import Kind, record
 from app.metrics import aggregates as kpi
 
 log = logging.getLogger(__name__)
-
-MAX_PAGE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,21 +42,18 @@ def list_page(
     session: Session, *, filters: IncidentFilter, limit: int, before_id: int | None
 ) -> tuple[list[Incident], int | None]:
     """Newest first; returns the page and the cursor of the next one (or None)."""
-    query = select(Incident).order_by(col(Incident.id).desc()).limit(min(limit, MAX_PAGE) + 1)
-    if filters.status is not None:
-        query = query.where(Incident.status == filters.status)
-    if filters.runbook_class is not None:
-        query = query.where(Incident.runbook_class == filters.runbook_class)
-    if filters.team is not None:
-        query = query.where(Incident.team == filters.team)
+    where = [
+        col(column) == value
+        for column, value in (
+            (Incident.status, filters.status),
+            (Incident.runbook_class, filters.runbook_class),
+            (Incident.team, filters.team),
+        )
+        if value is not None
+    ]
     if filters.since is not None:
-        query = query.where(col(Incident.started_at) >= filters.since)
-    if before_id is not None:
-        query = query.where(col(Incident.id) < before_id)
-    rows = list(session.exec(query).all())
-    page = rows[: min(limit, MAX_PAGE)]
-    next_cursor = page[-1].id if len(rows) > len(page) and page else None
-    return page, next_cursor
+        where.append(col(Incident.started_at) >= filters.since)
+    return newest_first(session, Incident, where=where, limit=limit, before_id=before_id)
 
 
 def alerts_of(session: Session, *, incident_id: int) -> list[Alert]:

@@ -7,12 +7,12 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
+from app.db import newest_first
 from app.errors import NotFound
 from app.incidents.models import Incident
 from app.postmortems import service as postmortems
 from app.postmortems.models import ActionItem, ActionStatus
 
-MAX_PAGE = 200
 MAX_CHAIN = 50  # how far back a recurrence chain is followed
 
 
@@ -93,20 +93,16 @@ def list_page(
     before_id: int | None,
 ) -> tuple[list[ActionItem], int | None]:
     """Newest first; returns the page and the cursor of the next one (or None)."""
-    size = min(limit, MAX_PAGE)
-    query = select(ActionItem).order_by(col(ActionItem.id).desc()).limit(size + 1)
-    for column, value in (
-        (ActionItem.status, status),
-        (ActionItem.runbook_class, runbook_class),
-        (ActionItem.owner, owner),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if before_id is not None:
-        query = query.where(col(ActionItem.id) < before_id)
-    rows = list(session.exec(query).all())
-    page = rows[:size]
-    return page, page[-1].id if len(rows) > size and page else None
+    where = [
+        col(column) == value
+        for column, value in (
+            (ActionItem.status, status),
+            (ActionItem.runbook_class, runbook_class),
+            (ActionItem.owner, owner),
+        )
+        if value is not None
+    ]
+    return newest_first(session, ActionItem, where=where, limit=limit, before_id=before_id)
 
 
 def predecessors(session: Session, *, incident_id: int) -> list[int]:

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from app.classification.catalog import ChecklistItem
+from app.db import newest_first
 from app.errors import InvalidTransition, NotFound
 from app.incidents.models import Incident
 from app.postmortems.models import Postmortem, PostmortemStatus, transition
@@ -17,8 +18,6 @@ from app.postmortems.report import TEMPLATE, context_for
 from app.runbooks.renderer import Renderer, RenderError
 
 log = logging.getLogger(__name__)
-
-MAX_PAGE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,17 +118,15 @@ def list_page(
     before_id: int | None,
 ) -> tuple[list[Postmortem], int | None]:
     """Newest first; returns the page and the cursor of the next one (or None)."""
-    size = min(limit, MAX_PAGE)
-    query = select(Postmortem).order_by(col(Postmortem.id).desc()).limit(size + 1)
-    if status is not None:
-        query = query.where(Postmortem.status == status)
-    if runbook_class is not None:
-        query = query.where(Postmortem.runbook_class == runbook_class)
-    if before_id is not None:
-        query = query.where(col(Postmortem.id) < before_id)
-    rows = list(session.exec(query).all())
-    page = rows[:size]
-    return page, page[-1].id if len(rows) > size and page else None
+    where = [
+        col(column) == value
+        for column, value in (
+            (Postmortem.status, status),
+            (Postmortem.runbook_class, runbook_class),
+        )
+        if value is not None
+    ]
+    return newest_first(session, Postmortem, where=where, limit=limit, before_id=before_id)
 
 
 def update(

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from app.api import actions
 from app.api.deps import ServicesDep, require
 from app.auth.principals import Principal
+from app.db import MAX_PAGE
 from app.incidents import service
 from app.incidents.models import IncidentStatus
 from app.incidents.schemas import (
@@ -56,7 +57,7 @@ def list_incidents(
     runbook_class: Annotated[str | None, Query(alias="class")] = None,
     team: str | None = None,
     since: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     before: int | None = None,
 ) -> IncidentPage:
     """Newest first; pass ``before=<next>`` for the following page."""

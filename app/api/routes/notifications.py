@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import ServicesDep, require
 from app.auth.principals import Principal
+from app.db import MAX_PAGE
 from app.escalation import outbox
 from app.escalation.schemas import NotificationOut, NotificationPage
 
@@ -19,7 +20,7 @@ def list_notifications(
     services: ServicesDep,
     _: Annotated[Principal, Depends(require("notifications:read"))],
     incident: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=outbox.MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     before: int | None = None,
 ) -> NotificationPage:
     """Newest first: each message, its channel, attempts, state and last error."""

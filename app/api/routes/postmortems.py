@@ -12,6 +12,7 @@ from app.api.actions import runbook_team
 from app.api.deps import ServicesDep, require
 from app.auth.permissions import check_can_act
 from app.auth.principals import Principal
+from app.db import MAX_PAGE
 from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.postmortems.models import ActionItem, ActionStatus, Postmortem, PostmortemStatus
@@ -30,7 +31,7 @@ from app.state import Services
 router = APIRouter(prefix="/api/v1", tags=["postmortems"])
 Reader = Annotated[Principal, Depends(require("incidents:read"))]
 Editor = Annotated[Principal, Depends(require("postmortems:edit"))]
-Limit = Annotated[int, Query(ge=1, le=postmortems.MAX_PAGE)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 T = TypeVar("T")
 
 
