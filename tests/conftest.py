@@ -26,6 +26,20 @@ ADMIN_TOKEN = "admin-token-for-tests"
 WEBHOOK = "/api/v1/webhooks/alertmanager"
 
 
+def server_env(database_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
+    """Environment for a real ``runbook-router serve`` process in an end-to-end test."""
+    return {
+        "RUNBOOK_ROUTER_DATABASE_URL": database_url,
+        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": INGEST_TOKEN,
+        "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
+        "RUNBOOK_ROUTER_CONFIG": str(ROOT / "config" / "runbook-router.yaml"),
+        "RUNBOOK_ROUTER_DATA_DIR": str(data_dir),
+        "RUNBOOK_ROUTER_LOG_FORMAT": "console",
+        **overrides,
+    }
+
+
 def load_fixture(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
     return data

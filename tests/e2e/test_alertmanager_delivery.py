@@ -20,7 +20,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, ROOT, WEBHOOK, admin_headers
+from tests.conftest import INGEST_TOKEN, WEBHOOK, admin_headers, server_env
 from tests.e2e.conftest import ServiceLogs
 from tests.services import ServerProcess, free_port, http_ok, need_binary, stop_process, wait_until
 
@@ -179,15 +179,7 @@ def binaries() -> tuple[str, str]:
 
 @pytest.fixture
 def server(tmp_path: Path, service_logs: ServiceLogs) -> Iterator[ServerProcess]:
-    env = {
-        "RUNBOOK_ROUTER_DATABASE_URL": f"sqlite:///{tmp_path}/runbook-router.db",
-        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": INGEST_TOKEN,
-        "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
-        "RUNBOOK_ROUTER_CONFIG": str(ROOT / "config" / "runbook-router.yaml"),
-        "RUNBOOK_ROUTER_DATA_DIR": str(tmp_path / "data"),
-        "RUNBOOK_ROUTER_LOG_FORMAT": "console",
-    }
+    env = server_env(f"sqlite:///{tmp_path}/runbook-router.db", tmp_path / "data")
     log_path = service_logs.register("runbook-router", tmp_path / "runbook-router.log")
     process = ServerProcess(env, log_path)
     try:

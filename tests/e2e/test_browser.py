@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, sync_playwright
 
 from app.classification.catalog import load_catalog
-from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, ROOT, WEBHOOK, admin_headers
+from tests.conftest import INGEST_TOKEN, ROOT, WEBHOOK, admin_headers, server_env
 from tests.e2e.conftest import ServiceLogs
 from tests.factories import alert, payload
 from tests.services import ServerProcess, need_binary
@@ -117,16 +117,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("browser")
     config = tmp / "runbook-router.yaml"
     config.write_text("timezone: UTC\n")  # no enrichment targets: nothing to wait for
-    env = {
-        "RUNBOOK_ROUTER_DATABASE_URL": f"sqlite:///{tmp}/runbook-router.db",
-        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": INGEST_TOKEN,
-        "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
-        "RUNBOOK_ROUTER_CONFIG": str(config),
-        "RUNBOOK_ROUTER_DATA_DIR": str(tmp / "data"),
-        "RUNBOOK_ROUTER_LOG_FORMAT": "console",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = server_env(
+        f"sqlite:///{tmp}/runbook-router.db",
+        tmp / "data",
+        RUNBOOK_ROUTER_CONFIG=str(config),
+        PYTHONPATH=str(ROOT),
+    )
     server = ServerProcess(env, tmp / "runbook-router.log")
     playwright: Playwright | None = None
     try:

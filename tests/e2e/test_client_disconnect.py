@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, ROOT, WEBHOOK
+from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, WEBHOOK, server_env
 from tests.services import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -18,14 +18,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    env = {
-        "RUNBOOK_ROUTER_DATABASE_URL": f"sqlite:///{tmp_path}/rr.db",
-        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": INGEST_TOKEN,
-        "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
-        "RUNBOOK_ROUTER_CONFIG": str(ROOT / "config" / "runbook-router.yaml"),
-        "RUNBOOK_ROUTER_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = server_env(f"sqlite:///{tmp_path}/rr.db", tmp_path / "data")
     process = ServerProcess(env, tmp_path / "server.log").start()
     try:
         yield process

@@ -35,7 +35,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, ROOT, WEBHOOK, admin_headers
+from tests.conftest import INGEST_TOKEN, WEBHOOK, admin_headers, server_env
 from tests.e2e.conftest import LOGS_KEY, ServiceLogs
 from tests.e2e.test_alert_rules import (
     APPLICATION_METRICS,
@@ -359,15 +359,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     need_binary(PROMETHEUS, PACKAGE)
     tmp = tmp_path_factory.mktemp("prometheus-kpis")
     logs = ServiceLogs()
-    env = {
-        "RUNBOOK_ROUTER_DATABASE_URL": f"sqlite:///{tmp}/runbook-router.db",
-        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": INGEST_TOKEN,
-        "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
-        "RUNBOOK_ROUTER_CONFIG": str(ROOT / "config" / "runbook-router.yaml"),
-        "RUNBOOK_ROUTER_DATA_DIR": str(tmp / "data"),
-        "RUNBOOK_ROUTER_LOG_FORMAT": "console",
-    }
+    env = server_env(f"sqlite:///{tmp}/runbook-router.db", tmp / "data")
     server = ServerProcess(env, logs.register("runbook-router", tmp / "runbook-router.log"))
     api: RouterApi | None = None
     procs: list[subprocess.Popen[bytes]] = []

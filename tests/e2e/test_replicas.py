@@ -35,12 +35,11 @@ from sqlalchemy.engine import make_url
 
 from app.migrate import _LOCK_ID, alembic_config
 from tests.conftest import (
-    ADMIN_TOKEN,
     INGEST_TOKEN,
-    ROOT,
     WEBHOOK,
     admin_headers,
     postgres_database,
+    server_env,
 )
 from tests.e2e.conftest import ServiceLogs
 from tests.factories import alert, payload
@@ -63,15 +62,7 @@ _names = itertools.count(1)
 
 
 def replica_env(database_url: str, data_dir: Path) -> dict[str, str]:
-    return {
-        "RUNBOOK_ROUTER_DATABASE_URL": database_url,
-        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": INGEST_TOKEN,
-        "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
-        "RUNBOOK_ROUTER_CONFIG": str(ROOT / "config" / "runbook-router.yaml"),
-        "RUNBOOK_ROUTER_DATA_DIR": str(data_dir),
-        "RUNBOOK_ROUTER_LOG_FORMAT": "console",
-    }
+    return server_env(database_url, data_dir)
 
 
 def make_servers(
