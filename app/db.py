@@ -8,14 +8,24 @@ through the same ``DATABASE_URL``; nothing here is SQLite-only SQL.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import BigInteger, Column, DateTime, Engine, Integer, Table, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -26,7 +36,12 @@ from sqlmodel import Session, SQLModel, col, select
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive).
+
+    On SQLite the values are written and read in SQLAlchemy's own text format
+    (``2026-11-28 14:30:00.000000``) by one direct conversion each way: the ingest path binds
+    several datetimes per alert, and the generic two-step conversion was a tenth of its time.
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -43,6 +58,33 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            return _sqlite_text
+        return super().bind_processor(dialect)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            return _sqlite_datetime
+        return super().result_processor(dialect, coltype)
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # without the "+00:00"
+
+
+def _sqlite_datetime(value: str | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -118,6 +160,12 @@ class Database:
         """``session()`` under the writer lock: one transaction that changes state."""
         with self.writer(), self.session() as session:
             yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in one transaction under the writer lock (the bulk ingest path)."""
+        with self.writer(), self.engine.begin() as connection:
+            yield connection
 
     def insert(self, table: Table) -> Insert:
         """A dialect insert that supports ``on_conflict_do_nothing`` on both backends."""

@@ -11,16 +11,20 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Receive, Scope, Send
 
 from app import __version__
+from app.alerts.batcher import IngestBatcher
 from app.alerts.deliveries import DeliveryLog
 from app.alerts.repeats import RepeatCache, SeenOccurrences
+from app.alerts.service import ingest_batch
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.api.routes import (
@@ -38,9 +42,11 @@ from app.api.routes import (
 from app.auth.sessions import session_secret
 from app.auth.tokens import TokenSet
 from app.classification.catalog import load_catalog
+from app.classification.classifier import Classifier
 from app.config import load_config
 from app.db import Database, make_engine
 from app.escalation.worker import Worker
+from app.incidents.grouping import Windows
 from app.metrics.collectors import KpiCollector
 from app.metrics.instruments import create_instruments
 from app.runbooks.enrichment import Enricher
@@ -67,6 +73,13 @@ def build_services(
     instruments = create_instruments(registry)
     catalog, deliveries = load_catalog(settings.catalog_dir), DeliveryLog(db)
     renderer = Renderer(settings.catalog_dir)
+    seen, classifier = SeenOccurrences(), Classifier(catalog)
+    windows = Windows(flap=config.windows.flap, recurrence=config.windows.recurrence)
+    batcher = IngestBatcher(
+        lambda jobs: ingest_batch(
+            db=db, classifier=classifier, windows=windows, jobs=jobs, seen=seen
+        )
+    )
     return Services(
         settings=settings,
         config=config,
@@ -75,7 +88,8 @@ def build_services(
         registry=registry,
         instruments=instruments,
         repeats=RepeatCache(),
-        seen=SeenOccurrences(),
+        seen=seen,
+        batcher=batcher,
         deliveries=deliveries,
         webhook_tokens=TokenSet(settings.webhook_token_list()),
         admin_tokens=TokenSet([settings.admin_token.get_secret_value()]),
@@ -100,6 +114,20 @@ def build_services(
             environ=os.environ,
         ),
     )
+
+
+class RunbookRouterApp(FastAPI):
+    """FastAPI, with Alertmanager's webhook served in front of its middleware and router."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.webhook = webhooks.WebhookApp(lambda: self.state.services)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if webhooks.WebhookApp.handles(scope):
+            await self.webhook.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -139,7 +167,7 @@ def create_app(
             await http.aclose()
             services.db.dispose()
 
-    app = FastAPI(title="Runbook Router", version=__version__, lifespan=lifespan)
+    app = RunbookRouterApp(title="Runbook Router", version=__version__, lifespan=lifespan)
     secret = session_secret(
         settings.session_secret.get_secret_value(), settings.admin_token.get_secret_value()
     )

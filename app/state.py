@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
+from app.alerts.batcher import IngestBatcher
 from app.alerts.deliveries import DeliveryLog
 from app.alerts.repeats import RepeatCache, SeenOccurrences
 from app.auth.tokens import TokenSet
@@ -38,6 +39,7 @@ class Services:
     instruments: Instruments
     repeats: RepeatCache
     seen: SeenOccurrences
+    batcher: IngestBatcher
     deliveries: DeliveryLog
     webhook_tokens: TokenSet
     admin_tokens: TokenSet

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -20,7 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from app.alerts.repeats import Remembered
 from app.alerts.schemas import WebhookPayload, parse_payload
-from app.alerts.service import IngestResult, ingest
+from app.alerts.service import IngestResult, Job, occurrence_keys, stored_unchanged, unique
 from app.auth.tokens import credential
 from app.errors import (
     DomainError,
@@ -80,6 +81,18 @@ def _decode(body: bytes, services: Services) -> WebhookPayload:
     return parse_payload(data, max_alerts=services.settings.max_alerts_per_payload)
 
 
+async def _store(services: Services, payload: WebhookPayload, now: datetime) -> IngestResult:
+    """Answer a repeat from one read when it looks like one; else store it (group commit)."""
+    alerts = unique(payload.alerts)
+    if not alerts:
+        return IngestResult()
+    if services.seen.all_known(occurrence_keys(alerts)):
+        unchanged = await anyio.to_thread.run_sync(stored_unchanged, services.db, payload)
+        if unchanged is not None:
+            return unchanged
+    return await services.batcher.submit(Job(payload, now))
+
+
 async def _process(
     services: Services,
     trace: _Trace,
@@ -104,16 +117,7 @@ async def _process(
         )
     trace.payload = payload = _decode(body, services)
     try:
-        result = await anyio.to_thread.run_sync(
-            lambda: ingest(
-                db=services.db,
-                catalog=services.catalog,
-                windows=services.windows,
-                payload=payload,
-                now=now,
-                seen=services.seen,
-            )
-        )
+        result = await _store(services, payload, now)
     except SQLAlchemyError as err:
         raise StorageUnavailable(
             f"the alerts could not be stored ({type(err).__name__}); retry",

@@ -1,13 +1,18 @@
 """Ingest: store every alert occurrence exactly once and move incidents accordingly.
 
-Idempotent on ``(fingerprint, starts_at)``. A payload whose alerts are all already stored
-in the same state is answered from one read without taking the writer lock; otherwise one
-transaction stores the new occurrences, the resolutions, the incident changes and their
-timeline events. Concurrent identical deliveries are made safe by unique constraints
-(alerts and open incidents), and a conflicting transaction is retried from the start. Each
-conflict means another delivery committed those rows, which the next attempt sees; overlapping
-notifications of one growing group sent at once to several replicas (an HA pair, retries) can
-need several attempts, so the bound is generous (a 503 here would be a spurious fault).
+Idempotent on ``(fingerprint, starts_at)``. A payload whose alerts are all already stored in
+the same state is answered from one read without taking the writer lock. Otherwise payloads
+are applied in batches (``alerts.batcher`` collects the ones waiting): one transaction per
+batch applies each payload in order against state read once (``incidents.unit``) and writes
+the rows with one statement per table, so a storm costs a few statements per batch rather
+than per payload.
+
+Concurrent identical deliveries are made safe by unique constraints (alerts and open
+incidents); a conflicting transaction is retried from the start. Each conflict means another
+delivery committed those rows, which the next attempt sees; overlapping notifications of one
+growing group sent at once to several replicas (an HA pair, retries) can need several
+attempts, so the bound is generous (a 503 here would be a spurious fault). A batch that fails
+for another reason is split, so a payload the database refuses fails alone.
 """
 
 from __future__ import annotations
@@ -18,27 +23,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from app.alerts.models import Alert, AlertStatus
 from app.alerts.repeats import SeenOccurrences
 from app.alerts.schemas import WebhookPayload, WireAlert
 from app.classification.catalog import Catalog
-from app.classification.classifier import Decision, classify
+from app.classification.classifier import Classifier, Decision
 from app.db import Database
 from app.incidents import grouping
 from app.incidents.grouping import Identity, Occurrence, Template, Windows
+from app.incidents.unit import IncidentState, Unit
 from app.metrics import aggregates as kpi
 
 log = logging.getLogger(__name__)
 
 _TABLE = Alert.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = 8  # 3 gave 503s to ~7% of 15 concurrent growing notifications on 2 replicas
-_EXISTING = select(
-    _TABLE.c.id, _TABLE.c.incident_id, _TABLE.c.fingerprint, _TABLE.c.starts_at, _TABLE.c.status
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock (PostgreSQL)
+_STORED = select(
+    _TABLE.c.incident_id, _TABLE.c.fingerprint, _TABLE.c.starts_at, _TABLE.c.status
 ).where(_TABLE.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+
+Key = tuple[str, datetime]
 
 
 @dataclass(slots=True)
@@ -60,18 +68,23 @@ class IngestResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
-    """What one payload changes: new occurrences by identity, resolutions by id."""
+class Job:
+    """One validated payload waiting to be stored, with the time it was received."""
 
-    new: dict[Identity, list[tuple[WireAlert, Decision]]]
-    resolutions: list[tuple[Row[tuple[int, int | None]], WireAlert]]
-    unchanged_incidents: set[int]
-    duplicates: int
+    payload: WebhookPayload
+    now: datetime
+
+    @property
+    def alerts(self) -> list[WireAlert]:
+        return unique(self.payload.alerts)
 
 
-def _unique(alerts: Sequence[WireAlert]) -> list[WireAlert]:
+Outcome = IngestResult | SQLAlchemyError
+
+
+def unique(alerts: Sequence[WireAlert]) -> list[WireAlert]:
     """One alert per occurrence; if a payload repeats one, its resolved state wins."""
-    chosen: dict[tuple[str, datetime], WireAlert] = {}
+    chosen: dict[Key, WireAlert] = {}
     for alert in alerts:
         key = (alert.fingerprint, alert.starts_at)
         if key not in chosen or alert.status == AlertStatus.RESOLVED:
@@ -79,53 +92,31 @@ def _unique(alerts: Sequence[WireAlert]) -> list[WireAlert]:
     return list(chosen.values())
 
 
-def _existing(session: Session, alerts: Sequence[WireAlert]) -> dict[tuple[str, datetime], Row]:  # type: ignore[type-arg]
-    """Stored occurrences among ``alerts``, by (fingerprint, starts_at).
+def occurrence_keys(alerts: Sequence[WireAlert]) -> list[tuple[str, datetime, str]]:
+    return [(a.fingerprint, a.starts_at, a.status.value) for a in alerts]
 
-    Filtered on ``fingerprint IN (...)``, the leading column of the unique index (SQLite plans
-    a row-value ``IN`` as a full index scan), then on ``starts_at`` here.
+
+def stored_unchanged(db: Database, payload: WebhookPayload) -> IngestResult | None:
+    """The answer for a payload whose alerts are all stored already in this state, else None.
+
+    A read without the writer lock: the cheap path for repeats that are not byte-identical.
     """
+    alerts = unique(payload.alerts)
     wanted = {(a.fingerprint, a.starts_at) for a in alerts}
-    fingerprints = sorted({fingerprint for fingerprint, _ in wanted})
-    rows = session.execute(_EXISTING, {"fingerprints": fingerprints}).all()
-    return {(r.fingerprint, r.starts_at): r for r in rows if (r.fingerprint, r.starts_at) in wanted}
-
-
-def _unchanged(session: Session, alerts: Sequence[WireAlert]) -> list[int] | None:
-    """The incident ids if every alert is stored already in this state, else None."""
-    existing = _existing(session, alerts)
+    with db.engine.connect() as connection:
+        rows = connection.execute(_STORED, {"fingerprints": sorted({k[0] for k in wanted})})
+        stored = {(r.fingerprint, r.starts_at): r for r in rows}
     incidents: set[int] = set()
     for alert in alerts:
-        row = existing.get((alert.fingerprint, alert.starts_at))
+        row = stored.get((alert.fingerprint, alert.starts_at))
         if row is None or (
             row.status == AlertStatus.FIRING and alert.status == AlertStatus.RESOLVED
         ):
             return None
         if row.incident_id is not None:
             incidents.add(row.incident_id)
-    return sorted(incidents)
-
-
-def _plan(
-    session: Session, payload: WebhookPayload, alerts: list[WireAlert], catalog: Catalog
-) -> _Plan:
-    existing = _existing(session, alerts)
-    new: dict[Identity, list[tuple[WireAlert, Decision]]] = defaultdict(list)
-    resolutions = []
-    unchanged: set[int] = set()
-    duplicates = 0
-    for alert in alerts:
-        row = existing.get((alert.fingerprint, alert.starts_at))
-        if row is None:
-            decision = classify(catalog, alert.labels, alert.annotations)
-            new[Identity(decision.runbook_class, payload.group_key)].append((alert, decision))
-        elif row.status == AlertStatus.FIRING and alert.status == AlertStatus.RESOLVED:
-            resolutions.append((row, alert))
-        else:
-            duplicates += 1
-            if row.incident_id is not None:
-                unchanged.add(row.incident_id)
-    return _Plan(dict(new), resolutions, unchanged, duplicates)
+    n = len(payload.alerts)
+    return IngestResult(alerts=n, duplicates=n, incident_ids=sorted(incidents))
 
 
 def _template(
@@ -156,20 +147,85 @@ def _log_decision(alert: WireAlert, decision: Decision) -> None:
     )
 
 
-def _store_new(
-    session: Session,
-    *,
-    payload: WebhookPayload,
-    plan: _Plan,
-    catalog: Catalog,
-    windows: Windows,
-    now: datetime,
-    result: IngestResult,
-) -> tuple[set[int], set[int]]:
-    """Store new occurrences; return the incidents touched and those that may now settle."""
-    touched: set[int] = set()
-    settle: set[int] = set()
-    for identity, items in plan.new.items():
+class _Batch:
+    """Applies jobs in order against one ``Unit``."""
+
+    def __init__(self, unit: Unit, classifier: Classifier, windows: Windows) -> None:
+        self.unit = unit
+        self.classifier = classifier
+        self.catalog = classifier.catalog
+        self.windows = windows
+        self.decisions: dict[Key, Decision] = {}
+
+    def decide(self, alert: WireAlert) -> Decision:
+        key = (alert.fingerprint, alert.starts_at)
+        decision = self.decisions.get(key)
+        if decision is None:
+            decision = self.classifier(alert.labels, alert.annotations)
+            self.decisions[key] = decision
+        return decision
+
+    def prepare(self, jobs: Sequence[tuple[Job, list[WireAlert]]]) -> None:
+        """Read the stored occurrences, then lock the incidents the batch may change."""
+        unit = self.unit
+        unit.load_alerts(a.fingerprint for _, alerts in jobs for a in alerts)
+        keys: set[str] = set()
+        ids: set[int] = set()
+        for job, alerts in jobs:
+            for alert in alerts:
+                known = unit.alerts.get((alert.fingerprint, alert.starts_at))
+                if known is None:
+                    cls = self.decide(alert).runbook_class
+                    keys.add(Identity(cls, job.payload.group_key).open_key)
+                elif known.incident_id is not None and alert.status == AlertStatus.RESOLVED:
+                    ids.add(known.incident_id)
+        unit.lock_incidents(keys, ids)
+
+    def apply(self, job: Job, alerts: list[WireAlert]) -> IngestResult:
+        unit, payload, now = self.unit, job.payload, job.now
+        new: dict[Identity, list[tuple[WireAlert, Decision]]] = defaultdict(list)
+        resolutions: list[WireAlert] = []
+        unchanged: set[int] = set()
+        result = IngestResult(
+            alerts=len(payload.alerts), duplicates=len(payload.alerts) - len(alerts)
+        )
+        for alert in alerts:
+            known = unit.alerts.get((alert.fingerprint, alert.starts_at))
+            if known is None:
+                decision = self.decide(alert)
+                new[Identity(decision.runbook_class, payload.group_key)].append((alert, decision))
+            elif known.status == AlertStatus.FIRING and alert.status == AlertStatus.RESOLVED:
+                resolutions.append(alert)
+            else:
+                result.duplicates += 1
+                if known.incident_id is not None:
+                    unchanged.add(known.incident_id)
+        touched: set[int] = set()
+        settle: set[int] = set()
+        for identity, items in new.items():
+            incident = self._store_new(job, identity, items)
+            touched.add(incident.id)
+            if incident.open_key is not None and any(
+                a.status != AlertStatus.FIRING for a, _ in items
+            ):
+                settle.add(incident.id)  # an ended occurrence joined an open incident
+            result.new += len(items)
+        for alert in resolutions:
+            key = (alert.fingerprint, alert.starts_at)
+            incident_id = unit.alerts[key].incident_id
+            unit.resolve_alert(key, alert.ends_at or now, now)
+            if incident_id is not None:
+                settle.add(incident_id)
+                touched.add(incident_id)
+        result.resolved = len(resolutions)
+        grouping.settle(unit, incident_ids=settle, now=now)
+        result.incident_ids = sorted(touched | unchanged)
+        return result
+
+    def _store_new(
+        self, job: Job, identity: Identity, items: list[tuple[WireAlert, Decision]]
+    ) -> IncidentState:
+        payload, now = job.payload, job.now
         occurrences = [
             Occurrence(
                 a.fingerprint,
@@ -181,120 +237,120 @@ def _store_new(
             for a, _ in items
         ]
         incident = grouping.place(
-            session,
+            self.unit,
             identity=identity,
-            template=_template(payload, catalog, identity, items[0][0]),
+            template=_template(payload, self.catalog, identity, items[0][0]),
             occurrences=occurrences,
-            windows=windows,
+            windows=self.windows,
             now=now,
         )
-        assert incident.id is not None
-        rows = [
-            {
-                "fingerprint": a.fingerprint,
-                "starts_at": a.starts_at,
-                "ends_at": a.ends_at,
-                "status": a.status,
-                "alertname": a.labels.get("alertname", "")[:256],
-                "runbook_class": d.runbook_class,
-                "labels": a.labels,
-                "annotations": a.annotations,
-                "generator_url": a.generator_url[:2048],
-                "incident_id": incident.id,
-                "received_at": now,
-                "updated_at": now,
-            }
-            for a, d in items
-        ]
-        session.execute(_TABLE.insert(), rows)
-        kpi.add(session, kpi.CLASSIFIED, {"class": identity.runbook_class}, len(items))
-        for alert, decision in items:
-            _log_decision(alert, decision)
-        result.new += len(items)
-        touched.add(incident.id)
-        if incident.open_key is not None and any(not o.firing for o in occurrences):
-            settle.add(incident.id)  # an ended occurrence joined an open incident
-    return touched, settle
+        logs_decisions = log.isEnabledFor(logging.INFO)
+        for a, d in items:
+            self.unit.add_alert(
+                {
+                    "fingerprint": a.fingerprint,
+                    "starts_at": a.starts_at,
+                    "ends_at": a.ends_at,
+                    "status": a.status.value,
+                    "alertname": a.labels.get("alertname", "")[:256],
+                    "runbook_class": d.runbook_class,
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "generator_url": a.generator_url[:2048],
+                    "incident_id": incident.id,
+                    "received_at": now,
+                    "updated_at": now,
+                }
+            )
+            if logs_decisions:
+                _log_decision(a, d)
+        self.unit.count(kpi.CLASSIFIED, {"class": identity.runbook_class}, len(items))
+        return incident
 
 
-def _store_resolutions(session: Session, plan: _Plan, now: datetime) -> set[int]:
-    if not plan.resolutions:
-        return set()
-    session.execute(
-        update(_TABLE)
-        .where(_TABLE.c.id == bindparam("row_id"))
-        .values(status=AlertStatus.RESOLVED, ends_at=bindparam("end"), updated_at=now),
-        [{"row_id": row.id, "end": alert.ends_at or now} for row, alert in plan.resolutions],
-    )
-    return {row.incident_id for row, _ in plan.resolutions if row.incident_id is not None}
+def _retryable(err: SQLAlchemyError) -> bool:
+    """A conflict with a concurrent writer: the next attempt sees what it committed."""
+    if isinstance(err, IntegrityError):
+        return True
+    code = getattr(getattr(err, "orig", None), "sqlstate", None)
+    return isinstance(err, DBAPIError) and code in _RETRYABLE_SQLSTATES
 
 
-def _apply(
-    session: Session,
+def _transaction(
+    db: Database, classifier: Classifier, windows: Windows, jobs: Sequence[Job]
+) -> list[IngestResult]:
+    prepared = [(job, job.alerts) for job in jobs]
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with db.write_connection() as connection:
+                batch = _Batch(Unit(connection), classifier, windows)
+                batch.prepare(prepared)
+                results = [batch.apply(job, alerts) for job, alerts in prepared]
+                batch.unit.flush()
+            return results
+        except SQLAlchemyError as err:
+            if attempt == _ATTEMPTS or not _retryable(err):
+                raise
+            log.info(
+                "concurrent delivery conflicted; retrying",
+                extra={"attempt": attempt, "payloads": len(jobs), "error": type(err).__name__},
+            )
+    raise AssertionError("unreachable")
+
+
+def ingest_batch(
     *,
-    payload: WebhookPayload,
-    alerts: list[WireAlert],
-    catalog: Catalog,
+    db: Database,
+    classifier: Classifier,
     windows: Windows,
-    now: datetime,
-) -> IngestResult:
-    plan = _plan(session, payload, alerts, catalog)
-    result = IngestResult(alerts=len(payload.alerts), duplicates=plan.duplicates)
-    result.duplicates += len(payload.alerts) - len(alerts)
-    touched, settle = _store_new(
-        session,
-        payload=payload,
-        plan=plan,
-        catalog=catalog,
-        windows=windows,
-        now=now,
-        result=result,
-    )
-    resolved = _store_resolutions(session, plan, now)
-    result.resolved = len(plan.resolutions)
-    session.flush()
-    grouping.settle(session, incident_ids=resolved | settle, now=now)
-    result.incident_ids = sorted(touched | resolved | plan.unchanged_incidents)
-    return result
+    jobs: Sequence[Job],
+    seen: SeenOccurrences | None = None,
+) -> list[Outcome]:
+    """Store validated payloads in one transaction; one outcome per job, in order.
+
+    If the transaction fails for a reason other than a conflict, each job is tried alone, so
+    a payload the database refuses gets its own error and the others are stored.
+    """
+    try:
+        outcomes: list[Outcome] = list(_transaction(db, classifier, windows, jobs))
+    except SQLAlchemyError as err:
+        if len(jobs) == 1:
+            return [err]
+        log.warning(
+            "batch failed; storing its payloads one by one",
+            extra={"payloads": len(jobs), "error": type(err).__name__},
+        )
+        outcomes = [
+            ingest_batch(db=db, classifier=classifier, windows=windows, jobs=[job], seen=seen)[0]
+            for job in jobs
+        ]
+        return outcomes
+    if seen is not None:
+        for job in jobs:
+            seen.add(occurrence_keys(job.alerts))
+    return outcomes
 
 
 def ingest(
     *,
     db: Database,
-    catalog: Catalog,
+    classifier: Classifier,
     windows: Windows,
     payload: WebhookPayload,
     now: datetime,
     seen: SeenOccurrences | None = None,
 ) -> IngestResult:
-    """Store a validated payload; return counts and the incidents it concerns."""
-    alerts = _unique(payload.alerts)
+    """Store one payload (a batch of one); raise the database error if it fails."""
+    alerts = unique(payload.alerts)
     if not alerts:
         return IngestResult()
-    keys = [(a.fingerprint, a.starts_at, a.status.value) for a in alerts]
-    if seen is None or seen.all_known(keys):  # likely a repeat: check without the writer lock
-        with db.read_session() as session:
-            unchanged = _unchanged(session, alerts)
+    if seen is None or seen.all_known(occurrence_keys(alerts)):  # likely a repeat
+        unchanged = stored_unchanged(db, payload)
         if unchanged is not None:
-            return IngestResult(
-                alerts=len(payload.alerts), duplicates=len(payload.alerts), incident_ids=unchanged
-            )
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            with db.write_session() as session:
-                result = _apply(
-                    session,
-                    payload=payload,
-                    alerts=alerts,
-                    catalog=catalog,
-                    windows=windows,
-                    now=now,
-                )
-            if seen is not None:
-                seen.add(keys)
-            return result
-        except IntegrityError:
-            if attempt == _ATTEMPTS:
-                raise
-            log.info("concurrent delivery conflicted; retrying", extra={"attempt": attempt})
-    raise AssertionError("unreachable")
+            return unchanged
+    (outcome,) = ingest_batch(
+        db=db, classifier=classifier, windows=windows, jobs=[Job(payload, now)], seen=seen
+    )
+    if isinstance(outcome, SQLAlchemyError):
+        raise outcome
+    return outcome

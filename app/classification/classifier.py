@@ -48,3 +48,34 @@ def classify(
                 text = "{" + ", ".join(str(m) for m in matcher_set) + "}"
                 return Decision(runbook.name, Reason.MATCHER, text)
     return Decision(GENERIC, Reason.FALLBACK)
+
+
+class Classifier:
+    """``classify`` for one catalog, memoised on the only inputs it reads.
+
+    Those are the override label and annotation and the labels the catalog's matchers name
+    (a missing label matches as ""), so the memo is exact however many label sets there are;
+    it is emptied when it reaches ``size`` entries.
+    """
+
+    def __init__(self, catalog: Catalog, *, size: int = 10_000) -> None:
+        self.catalog = catalog
+        self._names = sorted(
+            {m.name for runbook in catalog.ordered for ms in runbook.matcher_sets for m in ms}
+        )
+        self._size = size
+        self._memo: dict[tuple[str | None, ...], Decision] = {}
+
+    def __call__(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> Decision:
+        key = (
+            labels.get(OVERRIDE),
+            annotations.get(OVERRIDE),
+            *(labels.get(name, "") for name in self._names),
+        )
+        decision = self._memo.get(key)
+        if decision is None:
+            decision = classify(self.catalog, labels, annotations)
+            if len(self._memo) >= self._size:
+                self._memo.clear()
+            self._memo[key] = decision
+        return decision

@@ -3,26 +3,79 @@
 It needs no configuration: it queues the change for the worker and starts or stops the
 escalation clock. Everything that depends on policies and channels happens in the worker,
 so a crash after the commit loses nothing and a second replica repeats nothing.
+
+The ingest path applies the same changes in bulk (``incidents.unit``) from the rows and
+statements defined here.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+from sqlmodel import Session
 
 from app.escalation.models import Escalation, EscalationEvent, Signal
 from app.incidents.models import Incident, IncidentStatus
 
 __all__ = ["Signal", "on_incident_event"]
 
+_CLOCKS = Escalation.__table__  # type: ignore[attr-defined]
+EVENTS = insert(EscalationEvent.__table__)  # type: ignore[attr-defined]
+STOP = (
+    update(_CLOCKS)
+    .where(_CLOCKS.c.incident_id == bindparam("iid"), _CLOCKS.c.next_at.is_not(None))
+    .values(next_at=None, stopped=bindparam("why"), updated_at=bindparam("at"))
+)
 
-def _actor(incident: Incident, event: Signal) -> str:
+
+@cache
+def start_statement(dialect: str) -> Insert:
+    """Insert or restart an incident's escalation clock (an upsert on ``incident_id``)."""
+    statement = sqlite.insert(_CLOCKS) if dialect == "sqlite" else postgresql.insert(_CLOCKS)
+    return statement.on_conflict_do_update(
+        index_elements=["incident_id"],
+        set_={
+            name: statement.excluded[name]
+            for name in ("started_at", "sent", "next_at", "stopped", "updated_at")
+        },
+    )
+
+
+def starts_clock(event: Signal, status: str) -> bool:
+    """Opening or reopening a triggered incident (re)starts escalation; the rest stop it."""
+    return event in (Signal.OPENED, Signal.REOPENED) and status == IncidentStatus.TRIGGERED
+
+
+def event_row(incident_id: int, event: Signal, actor: str, now: datetime) -> dict[str, Any]:
+    return {"incident_id": incident_id, "event": event.value, "actor": actor, "at": now}
+
+
+def clock_row(incident_id: int, now: datetime) -> dict[str, Any]:
+    """A clock started at ``now``: the first step is due at once (the worker applies delays)."""
+    return {
+        "incident_id": incident_id,
+        "started_at": now,
+        "sent": 0,
+        "next_at": now,
+        "stopped": "",
+        "updated_at": now,
+    }
+
+
+def stop_params(incident_id: int, event: Signal, now: datetime) -> dict[str, Any]:
+    return {"iid": incident_id, "why": event.value, "at": now}
+
+
+def actor_of(event: Signal, acknowledged_by: str | None, resolved_by: str | None) -> str:
     if event is Signal.ACKNOWLEDGED:
-        return incident.acknowledged_by or ""
+        return acknowledged_by or ""
     if event is Signal.RESOLVED:
-        return incident.resolved_by or ""
+        return resolved_by or ""
     return ""
 
 
@@ -31,19 +84,10 @@ def on_incident_event(
 ) -> None:
     """Queue ``event`` for the worker; (re)start escalation on open, stop it otherwise."""
     assert incident.id is not None
-    session.add(
-        EscalationEvent(incident_id=incident.id, event=event, actor=_actor(incident, event), at=now)
-    )
-    if event in (Signal.OPENED, Signal.REOPENED) and incident.status == IncidentStatus.TRIGGERED:
-        row = session.get(Escalation, incident.id)
-        if row is None:
-            row = Escalation(incident_id=incident.id, started_at=now, updated_at=now)
-            session.add(row)
-        row.started_at, row.sent, row.next_at = now, 0, now
-        row.stopped, row.updated_at = "", now
+    actor = actor_of(event, incident.acknowledged_by, incident.resolved_by)
+    session.execute(EVENTS, event_row(incident.id, event, actor, now))
+    if starts_clock(event, incident.status):
+        dialect = session.get_bind().dialect.name
+        session.execute(start_statement(dialect), clock_row(incident.id, now))
         return
-    session.execute(
-        update(Escalation)
-        .where(col(Escalation.incident_id) == incident.id, col(Escalation.next_at).is_not(None))
-        .values(next_at=None, stopped=event.value, updated_at=now)
-    )
+    session.execute(STOP, stop_params(incident.id, event, now))

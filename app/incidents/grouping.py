@@ -1,27 +1,25 @@
 """Alert-driven incident changes: open, group, reopen (flap), recurrence, auto-resolve.
 
-Called by ``alerts.service.ingest`` inside its transaction. Identity is
-``(runbook class, groupKey)`` while open, enforced by the unique ``open_key`` column.
+Called by ``alerts.service`` for each payload of a batch, against the batch's ``Unit``.
+Identity is ``(runbook class, groupKey)`` while open, enforced by the unique ``open_key``
+column.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, update
-from sqlmodel import Session, col, select
-
-from app.alerts.models import Alert, AlertStatus
-from app.escalation.hooks import Signal, on_incident_event
+from app.escalation.models import Signal
 from app.incidents.lifecycle import Event, next_step
-from app.incidents.models import Incident
 from app.incidents.models import IncidentStatus as S
-from app.incidents.timeline import Kind, record
+from app.incidents.timeline import Kind
+from app.incidents.unit import Identity, IncidentState, Unit
 from app.metrics import aggregates as kpi
+
+__all__ = ["Identity", "Occurrence", "Template", "Windows", "place", "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +33,6 @@ class Occurrence:
     starts_at: datetime
     ends_at: datetime | None
     firing: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    runbook_class: str
-    group_key: str
-
-    @property
-    def open_key(self) -> str:
-        """Digest of the identity: short enough for any unique index."""
-        raw = f"{self.runbook_class}\x1f{self.group_key}".encode()
-        return hashlib.sha256(raw).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,85 +53,56 @@ class Windows:
     recurrence: timedelta
 
 
-# Built once: these run for every new occurrence on the webhook's hot path.
-_OPEN = select(Incident).where(col(Incident.open_key) == bindparam("key")).with_for_update()
-_LAST_RESOLVED = (
-    select(Incident)
-    .where(
-        col(Incident.runbook_class) == bindparam("cls"),
-        col(Incident.group_key) == bindparam("group"),
-        col(Incident.resolved_at).is_not(None),
-    )
-    .order_by(col(Incident.resolved_at).desc(), col(Incident.id).desc())
-    .limit(1)
-)
-
-
-def _open_incident(session: Session, identity: Identity) -> Incident | None:
-    return session.exec(_OPEN, params={"key": identity.open_key}).first()
-
-
-def _last_resolved(session: Session, identity: Identity) -> Incident | None:
-    params = {"cls": identity.runbook_class, "group": identity.group_key}
-    return session.exec(_LAST_RESOLVED, params=params).first()
-
-
 def _create(
-    session: Session,
+    unit: Unit,
     *,
     identity: Identity,
     template: Template,
     occurrences: Sequence[Occurrence],
-    previous: Incident | None,
+    previous: IncidentState | None,
     now: datetime,
-) -> Incident:
+) -> IncidentState:
     firing = any(o.firing for o in occurrences)
-    incident = Incident(
-        runbook_class=identity.runbook_class,
-        group_key=identity.group_key,
-        open_key=identity.open_key if firing else None,
-        title=template.title,
-        status=S.TRIGGERED if firing else S.RESOLVED,
-        severity=template.severity,
-        team=template.team,
-        labels=template.labels,
-        started_at=min(o.starts_at for o in occurrences),
-        created_at=now,
-        updated_at=now,
-        recurrence_of=previous.id if previous else None,
-        truncated_alerts=template.truncated_alerts,
-        alertmanager_url=template.alertmanager_url,
+    incident = unit.create(
+        {
+            "runbook_class": identity.runbook_class,
+            "group_key": identity.group_key,
+            "open_key": identity.open_key if firing else None,
+            "title": template.title,
+            "status": S.TRIGGERED.value if firing else S.RESOLVED.value,
+            "severity": template.severity,
+            "team": template.team,
+            "labels": template.labels,
+            "started_at": min(o.starts_at for o in occurrences),
+            "created_at": now,
+            "updated_at": now,
+            "resolved_at": None if firing else max((o.ends_at or now) for o in occurrences),
+            "resolved_by": None if firing else "alertmanager",
+            "recurrence_of": previous.id if previous else None,
+            "truncated_alerts": template.truncated_alerts,
+            "alertmanager_url": template.alertmanager_url,
+            "flap_count": 0,
+        }
     )
-    if not firing:
-        incident.resolved_at = max((o.ends_at or now) for o in occurrences)
-        incident.resolved_by = "alertmanager"
-    session.add(incident)
-    session.flush()
-    assert incident.id is not None
     rule = "OPEN-1" if firing else "OPEN-2"
-    _count_opened(session, incident)
-    fingerprints = [o.fingerprint for o in occurrences]
-    record(
-        session,
-        incident_id=incident.id,
-        kind=Kind.OPENED,
-        at=now,
-        rule=rule,
-        fingerprints=fingerprints,
+    _count_opened(unit, incident, template.severity)
+    unit.record(
+        incident.id,
+        Kind.OPENED,
+        now,
+        rule,
+        fingerprints=[o.fingerprint for o in occurrences],
         recurrence_of=incident.recurrence_of,
     )
     if not firing:
-        record(
-            session,
-            incident_id=incident.id,
-            kind=Kind.RESOLVED,
-            at=now,
-            rule=rule,
+        unit.record(
+            incident.id,
+            Kind.RESOLVED,
+            now,
+            rule,
             reason="resolved notification arrived before any firing one",
         )
-    on_incident_event(
-        session, incident=incident, event=Signal.OPENED if firing else Signal.RESOLVED, now=now
-    )
+    unit.signal(incident, Signal.OPENED if firing else Signal.RESOLVED, now)
     log.info(
         "incident opened",
         extra={
@@ -159,93 +116,68 @@ def _create(
     return incident
 
 
-def _count_opened(session: Session, incident: Incident) -> None:
+def _count_opened(unit: Unit, incident: IncidentState, severity: str) -> None:
     cls = incident.runbook_class
-    kpi.add(
-        session, kpi.INCIDENTS, {"class": cls, "severity": kpi.severity_label(incident.severity)}
-    )
+    unit.count(kpi.INCIDENTS, {"class": cls, "severity": kpi.severity_label(severity)})
     if incident.recurrence_of is not None:
-        kpi.add(session, kpi.RECURRENCES, {"class": cls})
+        unit.count(kpi.RECURRENCES, {"class": cls})
     if incident.resolved_at is not None:
-        kpi.observe_between(session, kpi.RESOLUTION, cls, incident.started_at, incident.resolved_at)
+        seconds = (incident.resolved_at - incident.started_at).total_seconds()
+        unit.observe(kpi.RESOLUTION, cls, seconds)
 
 
-def _reopen(session: Session, incident: Incident, identity: Identity, now: datetime) -> bool:
+def _reopen(unit: Unit, incident: IncidentState, now: datetime) -> bool:
     """Reopen a resolved incident; False when another writer changed it first."""
     step = next_step(S(incident.status), Event.FIRE)
-    result = session.execute(
-        update(Incident)
-        .where(col(Incident.id) == incident.id, col(Incident.open_key).is_(None))
-        .values(
-            status=step.status,
-            open_key=identity.open_key,
-            resolved_at=None,
-            resolved_by=None,
-            flap_count=Incident.flap_count + 1,
-            updated_at=now,
-        )
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not unit.reopen(incident, step.status.value, now):
         return False
-    session.refresh(incident)
-    assert incident.id is not None
-    kpi.add(session, kpi.FLAPS, {"class": incident.runbook_class})
-    record(
-        session,
-        incident_id=incident.id,
-        kind=Kind.REOPENED,
-        at=now,
-        rule=step.rule,
-        flap_count=incident.flap_count,
-    )
-    on_incident_event(session, incident=incident, event=Signal.REOPENED, now=now)
+    unit.count(kpi.FLAPS, {"class": incident.runbook_class})
+    unit.record(incident.id, Kind.REOPENED, now, step.rule, flap_count=incident.flap_count)
+    unit.signal(incident, Signal.REOPENED, now)
     log.info(
         "incident reopened",
-        extra={"incident_id": incident.id, "rule": step.rule, "class": identity.runbook_class},
+        extra={"incident_id": incident.id, "rule": step.rule, "class": incident.runbook_class},
     )
     return True
 
 
 def place(
-    session: Session,
+    unit: Unit,
     *,
     identity: Identity,
     template: Template,
     occurrences: Sequence[Occurrence],
     windows: Windows,
     now: datetime,
-) -> Incident:
+) -> IncidentState:
     """Find or make the incident that new occurrences of one identity belong to."""
-    current = _open_incident(session, identity)
+    current = unit.open_incident(identity)
     if current is not None:
-        assert current.id is not None
         step = next_step(S(current.status), Event.FIRE)
-        earliest = min(o.starts_at for o in occurrences)
-        if earliest < current.started_at:
-            current.started_at = earliest
+        current.started_at = min(current.started_at, *(o.starts_at for o in occurrences))
         current.truncated_alerts = max(current.truncated_alerts, template.truncated_alerts)
         current.updated_at = now
-        record(
-            session,
-            incident_id=current.id,
-            kind=Kind.ALERTS_ADDED,
-            at=now,
-            rule=step.rule,
+        unit.changed(current)
+        unit.record(
+            current.id,
+            Kind.ALERTS_ADDED,
+            now,
+            step.rule,
             fingerprints=[o.fingerprint for o in occurrences],
         )
         return current
-    previous = _last_resolved(session, identity)
+    previous = unit.last_resolved(identity)
     firing = [o for o in occurrences if o.firing]
     if previous is not None and previous.resolved_at is not None and firing:
         gap = min(o.starts_at for o in firing) - previous.resolved_at
-        if gap <= windows.flap and _reopen(session, previous, identity, now):
+        if gap <= windows.flap and _reopen(unit, previous, now):
             return previous
     recurrent = None
     if previous is not None and previous.resolved_at is not None:
         gap = min(o.starts_at for o in occurrences) - previous.resolved_at
         recurrent = previous if gap <= windows.recurrence else None
     return _create(
-        session,
+        unit,
         identity=identity,
         template=template,
         occurrences=occurrences,
@@ -254,43 +186,28 @@ def place(
     )
 
 
-def settle(session: Session, *, incident_ids: set[int], now: datetime) -> None:
+def settle(unit: Unit, *, incident_ids: set[int], now: datetime) -> None:
     """Resolve each open incident whose alerts have all ended (Alertmanager-driven)."""
+    candidates = []
     for incident_id in sorted(incident_ids):
-        incident = session.get(Incident, incident_id, with_for_update=True)
-        if incident is None or incident.status == S.RESOLVED:
-            continue
-        firing, last_end = session.execute(
-            select(
-                func.count().filter(col(Alert.status) == AlertStatus.FIRING),
-                func.max(Alert.ends_at),
-            ).where(Alert.incident_id == incident_id)
-        ).one()
+        incident = unit.incident(incident_id)
+        if incident is not None and incident.status != S.RESOLVED:
+            candidates.append(incident)
+    if not candidates:
+        return
+    counts = unit.firing_and_last_end([i.id for i in candidates])
+    for incident in candidates:
+        firing, last_end = counts.get(incident.id, (0, None))
         if firing:
             continue
         step = next_step(S(incident.status), Event.ALERTS_RESOLVED)
-        incident.status = step.status
-        incident.open_key = None
-        incident.resolved_at = last_end or now
-        incident.resolved_by = "alertmanager"
-        incident.updated_at = now
-        kpi.observe_between(
-            session,
-            kpi.RESOLUTION,
-            incident.runbook_class,
-            incident.started_at,
-            incident.resolved_at,
-        )
-        record(
-            session,
-            incident_id=incident_id,
-            kind=Kind.RESOLVED,
-            at=now,
-            rule=step.rule,
-            reason="all alerts resolved",
-        )
-        on_incident_event(session, incident=incident, event=Signal.RESOLVED, now=now)
+        unit.resolve(incident, step.status.value, last_end or now, now)
+        assert incident.resolved_at is not None
+        seconds = (incident.resolved_at - incident.started_at).total_seconds()
+        unit.observe(kpi.RESOLUTION, incident.runbook_class, seconds)
+        unit.record(incident.id, Kind.RESOLVED, now, step.rule, reason="all alerts resolved")
+        unit.signal(incident, Signal.RESOLVED, now)
         log.info(
             "incident resolved",
-            extra={"incident_id": incident_id, "rule": step.rule, "reason": "all alerts resolved"},
+            extra={"incident_id": incident.id, "rule": step.rule, "reason": "all alerts resolved"},
         )

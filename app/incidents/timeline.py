@@ -38,8 +38,24 @@ def record(
     **detail: Any,
 ) -> None:
     """Add one timeline event (flushed with the rest of the transaction)."""
-    session.add(
-        TimelineEvent(
-            incident_id=incident_id, at=at, kind=kind, actor=actor, rule=rule, detail=detail
-        )
-    )
+    session.add(TimelineEvent(**row(incident_id, kind, at, actor=actor, rule=rule, **detail)))
+
+
+def row(
+    incident_id: int,
+    kind: Kind,
+    at: datetime,
+    *,
+    actor: str = SYSTEM_ACTOR,
+    rule: str = "",
+    **detail: Any,
+) -> dict[str, Any]:
+    """The values of one timeline event (for bulk inserts of the ingest path)."""
+    return {
+        "incident_id": incident_id,
+        "at": at,
+        "kind": kind.value,
+        "actor": actor,
+        "rule": rule,
+        "detail": detail,
+    }

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Column, Float, String, bindparam
+from sqlalchemy import Column, Connection, Float, String, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Field, Session, SQLModel
@@ -83,12 +83,32 @@ def add(session: Session, metric: str, labels: Mapping[str, str], delta: float =
     session.execute(statement, {"m": metric, "l": encode(labels), "v": delta})
 
 
-def observe(session: Session, metric: str, runbook_class: str, seconds: float) -> None:
-    """One histogram observation for ``runbook_class`` (negative durations count as 0)."""
+def add_many(connection: Connection, deltas: Mapping[tuple[str, str], float]) -> None:
+    """``add`` for many series at once: ``(metric, encoded labels) -> delta``, one executemany."""
+    if deltas:
+        statement = _upsert(connection.dialect.name)
+        rows = [
+            {"m": metric, "l": labels, "v": v} for (metric, labels), v in sorted(deltas.items())
+        ]
+        connection.execute(statement, rows)
+
+
+def observation(
+    metric: str, runbook_class: str, seconds: float
+) -> list[tuple[str, dict[str, str], float]]:
+    """The three series one histogram observation adds to (negative durations count as 0)."""
     seconds = max(seconds, 0.0)
-    add(session, f"{metric}_bucket", {"class": runbook_class, "le": bucket_label(seconds)})
-    add(session, f"{metric}_sum", {"class": runbook_class}, seconds)
-    add(session, f"{metric}_count", {"class": runbook_class})
+    return [
+        (f"{metric}_bucket", {"class": runbook_class, "le": bucket_label(seconds)}, 1.0),
+        (f"{metric}_sum", {"class": runbook_class}, seconds),
+        (f"{metric}_count", {"class": runbook_class}, 1.0),
+    ]
+
+
+def observe(session: Session, metric: str, runbook_class: str, seconds: float) -> None:
+    """One histogram observation for ``runbook_class``."""
+    for series, labels, delta in observation(metric, runbook_class, seconds):
+        add(session, series, labels, delta)
 
 
 def observe_between(

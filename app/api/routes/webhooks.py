@@ -1,23 +1,36 @@
-"""``POST /api/v1/webhooks/alertmanager``: Alertmanager's webhook receiver."""
+"""``POST /api/v1/webhooks/alertmanager``: Alertmanager's webhook receiver.
+
+The one hot path. ``WebhookApp`` serves it as plain ASGI in front of the framework (the app
+routes that path here before FastAPI's middleware and router, which cost more than the rest
+of a repeat's answer), with the same request id, security headers and error bodies as every
+other endpoint. The FastAPI route below documents it in the OpenAPI schema and serves it if
+the app is mounted without ``RunbookRouterApp``.
+"""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from app.alerts.receiver import receive
 from app.api.deps import ServicesDep
+from app.api.errors import error_response
+from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from app.errors import DomainError, InvalidTransition
+from app.state import Services
 
+PATH = "/api/v1/webhooks/alertmanager"
+
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/api/v1/webhooks/alertmanager")
-async def alertmanager_webhook(request: Request, services: ServicesDep) -> Response:
-    """Store an Alertmanager v4 payload; 200 with counts once it is committed.
-
-    Headers are read directly and the answer serialised with orjson: this is the hot path.
-    """
+async def _handle(services: Services, request: Request) -> Response:
     headers = request.headers
     result = await receive(
         services,
@@ -27,3 +40,45 @@ async def alertmanager_webhook(request: Request, services: ServicesDep) -> Respo
         content_length=headers.get("content-length"),
     )
     return Response(orjson.dumps(result.as_response()), media_type="application/json")
+
+
+@router.post(PATH)
+async def alertmanager_webhook(request: Request, services: ServicesDep) -> Response:
+    """Store an Alertmanager v4 payload; 200 with counts once it is committed."""
+    return await _handle(services, request)
+
+
+class WebhookApp:
+    """The webhook as plain ASGI: request id, security headers, JSON errors, no framework."""
+
+    def __init__(self, services: Callable[[], Services]) -> None:
+        self._services = services
+        self.app = RequestIdMiddleware(SecurityHeadersMiddleware(self._serve))
+
+    @staticmethod
+    def handles(scope: Scope) -> bool:
+        return (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in (PATH, scope.get("root_path", "") + PATH)
+        )
+
+    async def _serve(self, scope: Scope, receive_: Receive, send: Send) -> None:
+        request = Request(scope, receive_)
+        response: Response
+        try:
+            response = await _handle(self._services(), request)
+        except DomainError as err:
+            extra = {"current": err.current} if isinstance(err, InvalidTransition) else {}
+            if err.status_code >= 500:
+                log.error("request failed", extra={"code": err.code, "error": err.message})
+            response = error_response(err.status_code, err.code, err.message, err.hint, **extra)
+        except Exception as err:  # never a stack trace to the client
+            log.error("unhandled error", exc_info=err)
+            response = error_response(
+                500,
+                "internal",
+                "an internal error occurred",
+                "the server log has the details under this request id",
+            )
+        await response(scope, receive_, send)
