@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from datetime import UTC, datetime, timedelta
@@ -90,6 +91,11 @@ def serve(
     if generated or sys.stdout.isatty():
         _print_bootstrap(settings, generated)
     app = create_app(settings)
+    # What is loaded by now (modules, the app) lives as long as the process: move it out of
+    # the collector's reach, or every full collection walks it (86 ms measured, stalling
+    # each request in flight, the webhook's p99).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=host or settings.host,

@@ -33,7 +33,7 @@ class Retention(_Strict):
 
 
 class Worker(_Strict):
-    interval: Duration = timedelta(seconds=5)
+    interval: Duration = timedelta(seconds=1)
 
 
 class ProbeTarget(_Strict):

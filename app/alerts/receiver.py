@@ -113,7 +113,9 @@ async def _process(
     if cached is not None:
         trace.outcome, trace.payload = "duplicate", cached
         return IngestResult(
-            alerts=cached.alerts, duplicates=cached.alerts, incident_ids=cached.incident_ids
+            alerts=cached.alerts,
+            duplicates=cached.alerts,
+            incident_ids=list(cached.incident_ids),
         )
     trace.payload = payload = _decode(body, services)
     try:
@@ -125,7 +127,7 @@ async def _process(
         ) from err
     remembered = Remembered(
         alerts=result.alerts,
-        incident_ids=result.incident_ids,
+        incident_ids=tuple(result.incident_ids),
         receiver=payload.receiver_name,
         group_key=payload.group_key,
         status=payload.status,

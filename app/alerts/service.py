@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from app.alerts.models import Alert, AlertStatus
-from app.alerts.repeats import SeenOccurrences
+from app.alerts.repeats import SeenOccurrences, occurrence_key
 from app.alerts.schemas import WebhookPayload, WireAlert
 from app.classification.catalog import Catalog
 from app.classification.classifier import Classifier, Decision
@@ -92,8 +92,8 @@ def unique(alerts: Sequence[WireAlert]) -> list[WireAlert]:
     return list(chosen.values())
 
 
-def occurrence_keys(alerts: Sequence[WireAlert]) -> list[tuple[str, datetime, str]]:
-    return [(a.fingerprint, a.starts_at, a.status.value) for a in alerts]
+def occurrence_keys(alerts: Sequence[WireAlert]) -> list[str]:
+    return [occurrence_key(a.fingerprint, a.starts_at, a.status.value) for a in alerts]
 
 
 def stored_unchanged(db: Database, payload: WebhookPayload) -> IngestResult | None:

@@ -76,6 +76,18 @@ class Context:
         )
 
 
+def _preload(session: Session, incident_ids: set[int], *, escalations: bool = True) -> None:
+    """Load a batch's incidents (and escalation clocks) in one query each, so the
+    ``session.get`` calls that follow are answered from the session, not one query apiece."""
+    if not incident_ids:
+        return
+    ids = sorted(incident_ids)
+    with session.no_autoflush:
+        session.exec(select(Incident).where(col(Incident.id).in_(ids))).all()
+        if escalations:
+            session.exec(select(Escalation).where(col(Escalation.incident_id).in_(ids))).all()
+
+
 def route_events(session: Session, ctx: Context, *, now: datetime, limit: int) -> tuple[int, int]:
     """Handle up to ``limit`` queued incident changes; return (claimed, handled)."""
     query = (
@@ -85,6 +97,7 @@ def route_events(session: Session, ctx: Context, *, now: datetime, limit: int) -
         .with_for_update(skip_locked=True)
     )
     events = session.exec(query).all()
+    _preload(session, {e.incident_id for e in events})
     for event in events:
         incident = session.get(Incident, event.incident_id)
         if incident is not None:
@@ -150,6 +163,7 @@ def escalate_due(session: Session, ctx: Context, *, now: datetime, limit: int) -
     )
     counts: Counter[tuple[str, str]] = Counter()
     rows = session.exec(query).all()
+    _preload(session, {r.incident_id for r in rows}, escalations=False)
     for row in rows:
         incident = session.get(Incident, row.incident_id)
         found = ctx.policy_for(incident.runbook_class) if incident else None
