@@ -76,16 +76,17 @@ class Context:
         )
 
 
-def _preload(session: Session, incident_ids: set[int], *, escalations: bool = True) -> None:
-    """Load a batch's incidents (and escalation clocks) in one query each, so the
-    ``session.get`` calls that follow are answered from the session, not one query apiece."""
-    if not incident_ids:
-        return
-    ids = sorted(incident_ids)
+def _incidents(session: Session, ids: set[int]) -> dict[int, Incident]:
+    """A batch's incidents in one query (not one ``session.get`` each)."""
+    query = select(Incident).where(col(Incident.id).in_(sorted(ids)))
     with session.no_autoflush:
-        session.exec(select(Incident).where(col(Incident.id).in_(ids))).all()
-        if escalations:
-            session.exec(select(Escalation).where(col(Escalation.incident_id).in_(ids))).all()
+        return {i.id: i for i in session.exec(query) if i.id is not None}
+
+
+def _clocks(session: Session, ids: set[int]) -> dict[int, Escalation]:
+    query = select(Escalation).where(col(Escalation.incident_id).in_(sorted(ids)))
+    with session.no_autoflush:
+        return {e.incident_id: e for e in session.exec(query)}
 
 
 def route_events(session: Session, ctx: Context, *, now: datetime, limit: int) -> tuple[int, int]:
@@ -97,17 +98,23 @@ def route_events(session: Session, ctx: Context, *, now: datetime, limit: int) -
         .with_for_update(skip_locked=True)
     )
     events = session.exec(query).all()
-    _preload(session, {e.incident_id for e in events})
+    ids = {e.incident_id for e in events}
+    incidents, clocks = _incidents(session, ids), _clocks(session, ids)
     for event in events:
-        incident = session.get(Incident, event.incident_id)
+        incident = incidents.get(event.incident_id)
         if incident is not None:
-            _route(session, ctx, event, incident, now)
+            _route(session, ctx, event, incident, clocks.get(event.incident_id), now)
         session.delete(event)
     return len(events), len(events)
 
 
 def _route(
-    session: Session, ctx: Context, event: EscalationEvent, incident: Incident, now: datetime
+    session: Session,
+    ctx: Context,
+    event: EscalationEvent,
+    incident: Incident,
+    row: Escalation | None,
+    now: datetime,
 ) -> None:
     assert incident.id is not None
     signal = Signal(event.event)
@@ -118,7 +125,6 @@ def _route(
         return
     kind, notify_event = _EVENTS[signal]
     if notify_event is NotifyEvent.OPEN:
-        row = session.get(Escalation, incident.id)
         paging = row is not None and row.started_at == event.at and (row.next_at or row.sent)
         channels = policy.recipients(found, notify_event, paging_at_open=bool(paging))
     else:
@@ -163,21 +169,23 @@ def escalate_due(session: Session, ctx: Context, *, now: datetime, limit: int) -
     )
     counts: Counter[tuple[str, str]] = Counter()
     rows = session.exec(query).all()
-    _preload(session, {r.incident_id for r in rows}, escalations=False)
-    for row in rows:
-        incident = session.get(Incident, row.incident_id)
-        found = ctx.policy_for(incident.runbook_class) if incident else None
-        row.updated_at = now
-        if incident is None or found is None or incident.status != IncidentStatus.TRIGGERED:
-            row.next_at, row.stopped = None, "no_policy" if incident and not found else "stale"
-            continue
-        levels = policy.due(found, started_at=row.started_at, sent=row.sent, now=now)
-        for level in levels:
-            _send_level(session, ctx, incident, level, row.started_at, now)
-            counts[(incident.runbook_class, str(level.level))] += 1
-        row.sent += len(levels)
-        row.next_at = policy.next_at(found, started_at=row.started_at, sent=row.sent)
-        row.stopped = "" if row.next_at else "completed"
+    incidents = _incidents(session, {r.incident_id for r in rows})
+    with session.no_autoflush:  # the rows' changes go out in one flush at commit
+        for row in rows:
+            incident = incidents.get(row.incident_id)
+            found = ctx.policy_for(incident.runbook_class) if incident else None
+            row.updated_at = now
+            if incident is None or found is None or incident.status != IncidentStatus.TRIGGERED:
+                row.next_at = None
+                row.stopped = "no_policy" if incident and not found else "stale"
+                continue
+            levels = policy.due(found, started_at=row.started_at, sent=row.sent, now=now)
+            for level in levels:
+                _send_level(session, ctx, incident, level, row.started_at, now)
+                counts[(incident.runbook_class, str(level.level))] += 1
+            row.sent += len(levels)
+            row.next_at = policy.next_at(found, started_at=row.started_at, sent=row.sent)
+            row.stopped = "" if row.next_at else "completed"
     for (runbook_class, level_label), n in sorted(counts.items()):
         kpi.add(session, kpi.ESCALATIONS, {"class": runbook_class, "level": level_label}, n)
     return len(rows), sum(counts.values())

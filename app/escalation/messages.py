@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -36,7 +36,8 @@ class IncidentView:
     runbook_url: str
 
     def as_json(self) -> dict[str, Any]:
-        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
+        values = ((name, getattr(self, name)) for name in self.__dataclass_fields__)
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values}
 
 
 @dataclass(frozen=True, slots=True)
