@@ -22,14 +22,26 @@ log = logging.getLogger(__name__)
 Store = Callable[[Sequence[Job]], list[Outcome]]
 
 
+LINGER = 0.002  # seconds a batch may wait for the requests of the last one to come back
+POLL = 0.0002
+
+
 class IngestBatcher:
-    """Queue jobs; one task stores them in batches of up to ``max_alerts`` alerts."""
+    """Queue jobs; one task stores them in batches of up to ``max_alerts`` alerts.
+
+    Under load, the clients answered by one batch send their next request at once; a batch
+    started the moment the previous one ends would hold only the first of them (batches then
+    alternate between one payload and all the others). So while the queue holds fewer than
+    half as many jobs as the last batch, the next one waits up to ``LINGER`` for them. At low
+    load the last batch held one job and nothing waits.
+    """
 
     def __init__(self, store: Store, *, max_alerts: int = 2000) -> None:
         self._store = store
         self._max_alerts = max_alerts
         self._queue: list[tuple[Job, asyncio.Future[Outcome]]] = []
         self._runner: asyncio.Task[None] | None = None
+        self._last = 0
 
     async def submit(self, job: Job) -> IngestResult:
         """Store ``job``; return its result once committed, or raise its database error."""
@@ -53,9 +65,17 @@ class IngestBatcher:
             alerts += size
         return taken
 
+    async def _fill(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER
+        while len(self._queue) < self._last // 2 and loop.time() < deadline:
+            await asyncio.sleep(POLL)
+
     async def _run(self) -> None:
         while self._queue:
+            await self._fill()
             batch = self._take()
+            self._last = len(batch)
             jobs = [job for job, _ in batch]
             try:
                 outcomes = await anyio.to_thread.run_sync(self._store, jobs)

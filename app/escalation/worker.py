@@ -47,8 +47,8 @@ FLUSH_EVERY = timedelta(seconds=1)
 PRUNE_EVERY = timedelta(hours=1)
 # Incident changes or escalations per transaction. Small, because on SQLite each transaction
 # holds the writer lock that webhook ingest waits for: 100 held it for about 130 ms in an
-# alert storm (one new incident per ten requests), 25 for about 30 ms.
-BATCH = 25
+# alert storm (one new incident per ten requests), 10 for about 10 ms.
+BATCH = 10
 SEND_BATCH = 20
 Step = Callable[..., tuple[int, int]]
 
