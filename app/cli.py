@@ -93,9 +93,12 @@ def serve(
     app = create_app(settings)
     # What is loaded by now (modules, the app) lives as long as the process: move it out of
     # the collector's reach, or every full collection walks it (86 ms measured, stalling
-    # each request in flight, the webhook's p99).
+    # each request in flight, the webhook's p99). A webhook allocates thousands of objects,
+    # so the young generation is collected every 50,000 allocations rather than 700: in an
+    # alert storm that took the collector from 6.7 % of the CPU to 1.5 %.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
     uvicorn.run(
         app,
         host=host or settings.host,

@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from app.alerts.repeats import Remembered
 from app.alerts.schemas import WebhookPayload, parse_payload
-from app.alerts.service import IngestResult, Job, occurrence_keys, stored_unchanged, unique
+from app.alerts.service import IngestResult, Job, stored_unchanged
 from app.auth.tokens import credential
 from app.errors import (
     DomainError,
@@ -83,14 +83,14 @@ def _decode(body: bytes, services: Services) -> WebhookPayload:
 
 async def _store(services: Services, payload: WebhookPayload, now: datetime) -> IngestResult:
     """Answer a repeat from one read when it looks like one; else store it (group commit)."""
-    alerts = unique(payload.alerts)
-    if not alerts:
+    job = Job(payload, now)
+    if not job.alerts:
         return IngestResult()
-    if services.seen.all_known(occurrence_keys(alerts)):
+    if services.seen.all_known(job.keys):
         unchanged = await anyio.to_thread.run_sync(stored_unchanged, services.db, payload)
         if unchanged is not None:
             return unchanged
-    return await services.batcher.submit(Job(payload, now))
+    return await services.batcher.submit(job)
 
 
 async def _process(

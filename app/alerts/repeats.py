@@ -81,8 +81,10 @@ class RepeatCache:
             self._recent.items.clear()
 
 
-def occurrence_key(fingerprint: str, starts_at: datetime, status: str) -> str:
-    return f"{fingerprint}\x1f{starts_at.isoformat()}\x1f{status}"
+def occurrence_key(fingerprint: str, starts_at: datetime, status: str) -> int:
+    """A hash of the occurrence: a collision only sends a new payload down the repeat path,
+    whose database read then finds it new."""
+    return hash((fingerprint, starts_at, status))
 
 
 class SeenOccurrences:
@@ -94,14 +96,14 @@ class SeenOccurrences:
     """
 
     def __init__(self, *, size: int = 200_000) -> None:
-        self._recent: _Recent[str, None] = _Recent(size)
+        self._recent: _Recent[int, None] = _Recent(size)
         self._lock = threading.Lock()
 
-    def all_known(self, keys: list[str]) -> bool:
+    def all_known(self, keys: list[int]) -> bool:
         items = self._recent.items
         return all(key in items for key in keys)
 
-    def add(self, keys: list[str]) -> None:
+    def add(self, keys: list[int]) -> None:
         with self._lock:
             for key in keys:
                 self._recent.put(key, None)

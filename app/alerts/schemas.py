@@ -19,6 +19,8 @@ MAX_LABEL_BYTES = 16 * 1024
 
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
+    if sum(map(len, value)) + sum(map(len, value.values())) <= MAX_LABEL_BYTES:
+        return value  # no single label can be over the limit
     for key, val in value.items():
         if len(key) + len(val) > MAX_LABEL_BYTES:
             raise ValueError(f"label {key[:64]!r} is longer than {MAX_LABEL_BYTES} bytes")

@@ -69,14 +69,21 @@ class IngestResult:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One validated payload waiting to be stored, with the time it was received."""
+    """One validated payload waiting to be stored, with the time it was received.
+
+    ``alerts`` is the payload's alerts with repeated occurrences folded, and ``keys`` their
+    ``SeenOccurrences`` keys: computed once, used on the request and in the batch.
+    """
 
     payload: WebhookPayload
     now: datetime
+    alerts: list[WireAlert] = field(init=False)
+    keys: list[int] = field(init=False)
 
-    @property
-    def alerts(self) -> list[WireAlert]:
-        return unique(self.payload.alerts)
+    def __post_init__(self) -> None:
+        alerts = unique(self.payload.alerts)
+        object.__setattr__(self, "alerts", alerts)
+        object.__setattr__(self, "keys", occurrence_keys(alerts))
 
 
 Outcome = IngestResult | SQLAlchemyError
@@ -92,7 +99,7 @@ def unique(alerts: Sequence[WireAlert]) -> list[WireAlert]:
     return list(chosen.values())
 
 
-def occurrence_keys(alerts: Sequence[WireAlert]) -> list[str]:
+def occurrence_keys(alerts: Sequence[WireAlert]) -> list[int]:
     return [occurrence_key(a.fingerprint, a.starts_at, a.status.value) for a in alerts]
 
 
@@ -327,7 +334,7 @@ def ingest_batch(
         return outcomes
     if seen is not None:
         for job in jobs:
-            seen.add(occurrence_keys(job.alerts))
+            seen.add(job.keys)
     return outcomes
 
 
@@ -341,16 +348,14 @@ def ingest(
     seen: SeenOccurrences | None = None,
 ) -> IngestResult:
     """Store one payload (a batch of one); raise the database error if it fails."""
-    alerts = unique(payload.alerts)
-    if not alerts:
+    job = Job(payload, now)
+    if not job.alerts:
         return IngestResult()
-    if seen is None or seen.all_known(occurrence_keys(alerts)):  # likely a repeat
+    if seen is None or seen.all_known(job.keys):  # likely a repeat
         unchanged = stored_unchanged(db, payload)
         if unchanged is not None:
             return unchanged
-    (outcome,) = ingest_batch(
-        db=db, classifier=classifier, windows=windows, jobs=[Job(payload, now)], seen=seen
-    )
+    (outcome,) = ingest_batch(db=db, classifier=classifier, windows=windows, jobs=[job], seen=seen)
     if isinstance(outcome, SQLAlchemyError):
         raise outcome
     return outcome

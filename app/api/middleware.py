@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +23,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _SANE.match(given) else uuid.uuid4().hex[:16]
+        request_id = given if _SANE.match(given) else os.urandom(8).hex()
         token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:

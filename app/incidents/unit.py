@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
+from app.alerts.bulk import insert_alerts
 from app.alerts.models import Alert, AlertStatus
 from app.escalation import hooks
 from app.escalation.models import Signal
@@ -123,7 +124,6 @@ _FIRING = (
     .where(_ALERTS.c.incident_id.in_(bindparam("ids", expanding=True)))
     .group_by(_ALERTS.c.incident_id)
 )
-_INSERT_ALERTS = insert(_ALERTS)
 _INSERT_TIMELINE = insert(_TIMELINE)
 
 
@@ -393,7 +393,7 @@ class Unit:
         self._freed_keys = False
         connection = self.connection
         if self._new_alerts:
-            connection.execute(_INSERT_ALERTS, list(self._new_alerts.values()))
+            insert_alerts(connection, self._new_alerts.values())
             self._new_alerts.clear()
         if self._resolved_alerts:
             connection.execute(_RESOLVE_ALERT, self._resolved_alerts)
