@@ -17,11 +17,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from app.alerts.models import Delivery
+from app.bulk import insert_rows
 from app.db import Database
 
 log = logging.getLogger(__name__)
 
 _TABLE = Delivery.__table__  # type: ignore[attr-defined]
+_COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
 MAX_BUFFER = 50_000
 
 
@@ -45,8 +47,8 @@ class DeliveryLog:
         if not rows:
             return 0
         try:
-            with self._db.write_session() as session:
-                session.execute(_TABLE.insert(), rows)
+            with self._db.write_connection() as connection:
+                insert_rows(connection, _TABLE, _COLUMNS, rows)
         except SQLAlchemyError:
             log.warning(
                 "delivery log not written; will retry", exc_info=True, extra={"rows": len(rows)}

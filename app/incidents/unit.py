@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
-from app.alerts.bulk import insert_alerts
 from app.alerts.models import Alert, AlertStatus
+from app.bulk import insert_rows
 from app.escalation import hooks
 from app.escalation.models import Signal
 from app.incidents.models import Incident, TimelineEvent
@@ -34,6 +34,20 @@ _ALERTS = Alert.__table__  # type: ignore[attr-defined]
 _INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 _TIMELINE = TimelineEvent.__table__  # type: ignore[attr-defined]
 
+_ALERT_COLUMNS = (
+    "fingerprint",
+    "starts_at",
+    "ends_at",
+    "status",
+    "alertname",
+    "runbook_class",
+    "labels",
+    "annotations",
+    "generator_url",
+    "incident_id",
+    "received_at",
+    "updated_at",
+)
 _STATE_COLUMNS = (
     _INCIDENTS.c.id,
     _INCIDENTS.c.runbook_class,
@@ -393,7 +407,7 @@ class Unit:
         self._freed_keys = False
         connection = self.connection
         if self._new_alerts:
-            insert_alerts(connection, self._new_alerts.values())
+            insert_rows(connection, _ALERTS, _ALERT_COLUMNS, self._new_alerts.values())
             self._new_alerts.clear()
         if self._resolved_alerts:
             connection.execute(_RESOLVE_ALERT, self._resolved_alerts)
