@@ -167,6 +167,17 @@ class Database:
         with self.writer(), self.engine.begin() as connection:
             yield connection
 
+    def prefer_indexes(self, connection: Connection) -> None:
+        """Plan this transaction's lookups as index scans (PostgreSQL; SQLite needs nothing).
+
+        Until autovacuum first analyzes a young table, PostgreSQL assumes each value of an
+        ``IN (...)`` list matches 0.5 % of the rows, so the ingest's lookup of 80 fingerprints
+        became a sequential scan of every alert (15-50 ms a batch, growing with the table).
+        Every query of the ingest is a lookup by an indexed key, so this is always right.
+        """
+        if not self.is_sqlite:
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+
     def insert(self, table: Table) -> Insert:
         """A dialect insert that supports ``on_conflict_do_nothing`` on both backends."""
         if self.is_sqlite:

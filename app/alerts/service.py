@@ -111,6 +111,7 @@ def stored_unchanged(db: Database, payload: WebhookPayload) -> IngestResult | No
     alerts = unique(payload.alerts)
     wanted = {(a.fingerprint, a.starts_at) for a in alerts}
     with db.engine.connect() as connection:
+        db.prefer_indexes(connection)
         rows = connection.execute(_STORED, {"fingerprints": sorted({k[0] for k in wanted})})
         stored = {(r.fingerprint, r.starts_at): r for r in rows}
     incidents: set[int] = set()
@@ -290,6 +291,7 @@ def _transaction(
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with db.write_connection() as connection:
+                db.prefer_indexes(connection)
                 batch = _Batch(Unit(connection), classifier, windows)
                 batch.prepare(prepared)
                 results = [batch.apply(job, alerts) for job, alerts in prepared]
