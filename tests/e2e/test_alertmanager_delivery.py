@@ -314,7 +314,8 @@ def test_alertmanager_delivers_alerts_then_resolutions(
     )
     detail = api.incident(workflow_id)
     assert detail["status"] == "triggered"
-    assert [e["kind"] for e in detail["timeline"]] == ["opened", "alerts_added"]
+    alert_driven = [e["kind"] for e in detail["timeline"] if e["kind"] != "escalated"]
+    assert alert_driven == ["opened", "alerts_added"]  # escalation runs on its own clock
     fingerprints = {
         a["fingerprint"] for a in am.alerts() if a["labels"]["alertname"] == "Workflow500"
     }

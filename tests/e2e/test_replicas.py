@@ -372,9 +372,15 @@ def _metric(
     return {runbook_class: total for runbook_class, total in totals.items() if total}
 
 
-def _same_kpis(a_url: str, b_url: str) -> Callable[[], bool]:
+def _same_kpis(a_url: str, b_url: str, seen: list[Any] | None = None) -> Callable[[], bool]:
+    """Both replicas' KPI series agree; ``seen`` keeps the last pair scraped (the worker may
+    move an escalation series right after, so a later scrape need not agree)."""
+
     def check() -> bool:
-        return kpi_series(a_url) == kpi_series(b_url)
+        a, b = kpi_series(a_url), kpi_series(b_url)
+        if seen is not None:
+            seen[:] = [a, b]
+        return a == b
 
     return check
 
@@ -387,10 +393,13 @@ def test_kpi_series_are_identical_on_both_replicas_and_match_the_rows(pair: Pair
     assert response.status_code == 200, response.text
 
     # The escalation worker may move a series between two scrapes: poll until they agree.
+    seen: list[Any] = []
     wait_until(
-        _same_kpis(pair.a.url, pair.b.url), timeout=WAIT, what="identical KPI series on A and B"
+        _same_kpis(pair.a.url, pair.b.url, seen),
+        timeout=WAIT,
+        what="identical KPI series on A and B",
     )
-    a, b = kpi_series(pair.a.url), kpi_series(pair.b.url)
+    a, b = seen
     assert not series_diff(a, b)
     assert {name for name, _ in a} >= {
         "runbook_incidents_total",
