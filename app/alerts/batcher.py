@@ -22,18 +22,21 @@ log = logging.getLogger(__name__)
 Store = Callable[[Sequence[Job]], list[Outcome]]
 
 
-LINGER = 0.002  # seconds a batch may wait for the requests of the last one to come back
+LINGER = 0.003  # seconds a batch may wait for the requests of the last one to come back
 POLL = 0.0002
+QUIET = 0.0008  # ... but not once no request has come for this long
+DECAY = 0.98  # per request: how fast the remembered concurrency forgets a past peak
 
 
 class IngestBatcher:
     """Queue jobs; one task stores them in batches of up to ``max_alerts`` alerts.
 
     Under load, the clients answered by one batch send their next request at once; a batch
-    started the moment the previous one ends would hold only the first of them (batches then
-    alternate between one payload and all the others). So while the queue holds fewer than
-    half as many jobs as the last batch, the next one waits up to ``LINGER`` for them. At low
-    load the last batch held one job and nothing waits.
+    started the moment the previous one ends would hold only some of them (batches then
+    settle into two halves that alternate, each paying the fixed cost of a transaction). So
+    while the queue holds fewer jobs than were recently in flight together, the next batch
+    waits up to ``LINGER`` for them; the thread is idle then, but the event loop is busy
+    reading those very requests. At low load one job is in flight and nothing waits.
     """
 
     def __init__(self, store: Store, *, max_alerts: int = 2000) -> None:
@@ -41,15 +44,21 @@ class IngestBatcher:
         self._max_alerts = max_alerts
         self._queue: list[tuple[Job, asyncio.Future[Outcome]]] = []
         self._runner: asyncio.Task[None] | None = None
-        self._last = 0
+        self._inflight = 0
+        self._peak = 0.0
 
     async def submit(self, job: Job) -> IngestResult:
         """Store ``job``; return its result once committed, or raise its database error."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((job, future))
+        self._inflight += 1
+        self._peak = max(self._peak * DECAY, float(self._inflight))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._run())
-        outcome = await asyncio.shield(future)  # a client that hangs up does not cancel it
+        try:
+            outcome = await asyncio.shield(future)  # a client that hangs up does not cancel it
+        finally:
+            self._inflight -= 1
         if isinstance(outcome, SQLAlchemyError):
             raise outcome
         return outcome
@@ -67,15 +76,17 @@ class IngestBatcher:
 
     async def _fill(self) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + LINGER
-        while len(self._queue) < self._last // 2 and loop.time() < deadline:
+        start = grew = loop.time()
+        size = len(self._queue)
+        while size < self._peak - 1 and grew - start < LINGER and loop.time() - grew < QUIET:
             await asyncio.sleep(POLL)
+            if len(self._queue) > size:
+                size, grew = len(self._queue), loop.time()
 
     async def _run(self) -> None:
         while self._queue:
             await self._fill()
             batch = self._take()
-            self._last = len(batch)
             jobs = [job for job, _ in batch]
             try:
                 outcomes = await anyio.to_thread.run_sync(self._store, jobs)
