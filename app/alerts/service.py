@@ -338,26 +338,3 @@ def ingest_batch(
         for job in jobs:
             seen.add(job.keys)
     return outcomes
-
-
-def ingest(
-    *,
-    db: Database,
-    classifier: Classifier,
-    windows: Windows,
-    payload: WebhookPayload,
-    now: datetime,
-    seen: SeenOccurrences | None = None,
-) -> IngestResult:
-    """Store one payload (a batch of one); raise the database error if it fails."""
-    job = Job(payload, now)
-    if not job.alerts:
-        return IngestResult()
-    if seen is None or seen.all_known(job.keys):  # likely a repeat
-        unchanged = stored_unchanged(db, payload)
-        if unchanged is not None:
-            return unchanged
-    (outcome,) = ingest_batch(db=db, classifier=classifier, windows=windows, jobs=[job], seen=seen)
-    if isinstance(outcome, SQLAlchemyError):
-        raise outcome
-    return outcome
