@@ -9,7 +9,7 @@ as tuples. Only for tables whose columns are plain values, timestamps and JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -52,14 +52,16 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def insert_rows(
-    connection: Connection,
-    table: Table,
-    columns: Sequence[str],
-    rows: Iterable[Mapping[str, Any]],
-) -> None:
-    """Insert ``rows`` (column -> value: aware datetimes, JSON as Python values)."""
-    key = tuple(columns)
+@cache
+def _columns(table: Table) -> tuple[str, ...]:
+    """Every column but the generated primary key."""
+    return tuple(c.name for c in table.columns if not (c.primary_key and c.autoincrement))
+
+
+def insert_rows(connection: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Insert ``rows``: every column but the generated key, as column -> value (aware
+    datetimes, JSON as Python values)."""
+    key = _columns(table)
     shape, dialect = _shape(table, key), connection.dialect.name
     when: Callable[[datetime | None], str | datetime | None] = (
         sqlite_text if dialect == "sqlite" else _aware

@@ -16,7 +16,6 @@ from app.classification.catalog import Catalog
 from app.config import AppConfig
 from app.db import Database
 from app.escalation.worker import Worker
-from app.incidents.grouping import Windows
 from app.metrics.instruments import Instruments
 from app.runbooks.enrichment import Enricher
 from app.runbooks.renderer import Renderer
@@ -47,7 +46,3 @@ class Services:
     renderer: Renderer
     enricher: Enricher
     worker: Worker
-
-    @property
-    def windows(self) -> Windows:
-        return Windows(flap=self.config.windows.flap, recurrence=self.config.windows.recurrence)

@@ -23,7 +23,6 @@ from app.db import Database
 log = logging.getLogger(__name__)
 
 _TABLE = Delivery.__table__  # type: ignore[attr-defined]
-_COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
 MAX_BUFFER = 50_000
 
 
@@ -48,7 +47,7 @@ class DeliveryLog:
             return 0
         try:
             with self._db.write_connection() as connection:
-                insert_rows(connection, _TABLE, _COLUMNS, rows)
+                insert_rows(connection, _TABLE, rows)
         except SQLAlchemyError:
             log.warning(
                 "delivery log not written; will retry", exc_info=True, extra={"rows": len(rows)}

@@ -59,7 +59,7 @@ def respond(
     )
 
 
-async def _domain(request: Request, exc: Exception) -> Response:
+async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     extra = {"current": exc.current} if isinstance(exc, InvalidTransition) else {}
     if exc.status_code >= 500:
@@ -93,7 +93,7 @@ async def _storage(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
+async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc)
     return respond(
         request,
@@ -105,11 +105,17 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(SQLAlchemyError, _storage)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected_error)
 
 
-__all__ = ["Unauthorized", "error_response", "install_error_handlers"]
+__all__ = [
+    "Unauthorized",
+    "domain_error",
+    "error_response",
+    "install_error_handlers",
+    "unexpected_error",
+]

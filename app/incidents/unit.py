@@ -34,20 +34,6 @@ _ALERTS = Alert.__table__  # type: ignore[attr-defined]
 _INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 _TIMELINE = TimelineEvent.__table__  # type: ignore[attr-defined]
 
-_ALERT_COLUMNS = (
-    "fingerprint",
-    "starts_at",
-    "ends_at",
-    "status",
-    "alertname",
-    "runbook_class",
-    "labels",
-    "annotations",
-    "generator_url",
-    "incident_id",
-    "received_at",
-    "updated_at",
-)
 _STATE_COLUMNS = (
     _INCIDENTS.c.id,
     _INCIDENTS.c.runbook_class,
@@ -407,7 +393,7 @@ class Unit:
         self._freed_keys = False
         connection = self.connection
         if self._new_alerts:
-            insert_rows(connection, _ALERTS, _ALERT_COLUMNS, self._new_alerts.values())
+            insert_rows(connection, _ALERTS, self._new_alerts.values())
             self._new_alerts.clear()
         if self._resolved_alerts:
             connection.execute(_RESOLVE_ALERT, self._resolved_alerts)

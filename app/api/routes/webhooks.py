@@ -2,14 +2,13 @@
 
 The one hot path. ``WebhookApp`` serves it as plain ASGI in front of the framework (the app
 routes that path here before FastAPI's middleware and router, which cost more than the rest
-of a repeat's answer), with the same request id, security headers and error bodies as every
-other endpoint. The FastAPI route below documents it in the OpenAPI schema and serves it if
-the app is mounted without ``RunbookRouterApp``.
+of a repeat's answer), with the same request id, security headers and error handlers
+(``app.api.errors``) as every other endpoint. The FastAPI route below documents it in the
+OpenAPI schema and serves it if the app is mounted without ``RunbookRouterApp``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import orjson
@@ -19,14 +18,13 @@ from starlette.types import Receive, Scope, Send
 
 from app.alerts.receiver import receive
 from app.api.deps import ServicesDep
-from app.api.errors import error_response
+from app.api.errors import domain_error, unexpected_error
 from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
-from app.errors import DomainError, InvalidTransition
+from app.errors import DomainError
 from app.state import Services
 
 PATH = "/api/v1/webhooks/alertmanager"
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
 
 
@@ -69,16 +67,7 @@ class WebhookApp:
         try:
             response = await _handle(self._services(), request)
         except DomainError as err:
-            extra = {"current": err.current} if isinstance(err, InvalidTransition) else {}
-            if err.status_code >= 500:
-                log.error("request failed", extra={"code": err.code, "error": err.message})
-            response = error_response(err.status_code, err.code, err.message, err.hint, **extra)
+            response = await domain_error(request, err)
         except Exception as err:  # never a stack trace to the client
-            log.error("unhandled error", exc_info=err)
-            response = error_response(
-                500,
-                "internal",
-                "an internal error occurred",
-                "the server log has the details under this request id",
-            )
+            response = await unexpected_error(request, err)
         await response(scope, receive_, send)
