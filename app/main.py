@@ -24,6 +24,7 @@ from app.alerts.batcher import IngestBatcher
 from app.alerts.deliveries import DeliveryLog
 from app.alerts.repeats import RepeatCache, SeenOccurrences
 from app.alerts.service import ingest_batch
+from app.api import docs as api_docs
 from app.api.errors import install_error_handlers
 from app.api.forwarded import ForwardedMiddleware
 from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
@@ -175,7 +176,13 @@ def create_app(
             await http.aclose()
             services.db.dispose()
 
-    app = RunbookRouterApp(title="Runbook Router", version=__version__, lifespan=lifespan)
+    app = RunbookRouterApp(
+        title="Runbook Router",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     secret = session_secret(
         settings.session_secret.get_secret_value(), settings.admin_token.get_secret_value()
     )
@@ -199,4 +206,5 @@ def create_app(
     app.include_router(web_postmortems.router)
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    api_docs.install(app)
     return app

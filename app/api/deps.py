@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 
 from app.api.forwarded import socket_peer
 from app.auth import registry, sessions
@@ -84,13 +85,37 @@ def _from_session(services: Services, request: Request) -> Principal | None:
     return principal
 
 
+# Declared for the OpenAPI document (app.api.docs); the values are read from the request,
+# since a token may also come as Basic credentials.
+BEARER = HTTPBearer(
+    scheme_name="bearerToken",
+    auto_error=False,
+    description="An API token (`runbook-router tokens create`) or the admin token; the "
+    "webhook takes an ingest token. No CSRF token is needed.",
+)
+SESSION = APIKeyCookie(
+    name="rr_session",
+    scheme_name="sessionCookie",
+    auto_error=False,
+    description="The session a person opens at /login (or through the trusted proxy).",
+)
+CSRF = APIKeyHeader(
+    name=sessions.CSRF_HEADER,
+    scheme_name="csrfHeader",
+    auto_error=False,
+    description="With the session cookie (or the proxy), every write (POST, PATCH, PUT, "
+    "DELETE) needs the session's CSRF token: `csrf_token` in GET /api/v1/me.",
+)
+
+
 def resolve_principal(
     request: Request,
     services: ServicesDep,
-    authorization: Annotated[str | None, Header()] = None,
+    _bearer: Annotated[object, Security(BEARER)],
+    _session: Annotated[object, Security(SESSION)],
 ) -> Principal:
     """Resolve the caller or raise 401 saying how to authenticate (no CSRF check)."""
-    token = credential(authorization)
+    token = credential(request.headers.get("authorization"))
     if token is not None:
         principal = principal_for_token(services, token)
         if principal is None:
@@ -111,7 +136,9 @@ def resolve_principal(
 
 
 def get_principal(
-    request: Request, principal: Annotated[Principal, Depends(resolve_principal)]
+    request: Request,
+    principal: Annotated[Principal, Depends(resolve_principal)],
+    _csrf: Annotated[object, Security(CSRF)],
 ) -> Principal:
     """The caller of a JSON route: a write by cookie or proxy must carry X-CSRF-Token (403)."""
     if principal.auth != "token" and request.method not in SAFE_METHODS:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.api.deps import PrincipalDep
+from app.api.responses import errors
 from app.auth.sessions import csrf_token
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=errors(401, 503))
 
 
 @router.get("/api/v1/me")
