@@ -8,6 +8,7 @@
     ├── InvalidTransition            409  carries the current state
     ├── Unauthorized                 401
     ├── Forbidden                    403
+    │   └── CsrfFailed               403  a cookie-authenticated write without its CSRF token
     ├── PayloadError                 422  names the offending field
     ├── PayloadTooLarge              413
     └── StorageUnavailable           503  transient; Alertmanager retries
@@ -56,6 +57,10 @@ class Unauthorized(DomainError):
 class Forbidden(DomainError):
     status_code = 403
     code = "forbidden"
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
 
 
 class PayloadError(DomainError):

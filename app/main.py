@@ -17,7 +17,6 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, disable_created_metrics
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import Receive, Scope, Send
 
 from app import __version__
@@ -25,7 +24,9 @@ from app.alerts.batcher import IngestBatcher
 from app.alerts.deliveries import DeliveryLog
 from app.alerts.repeats import RepeatCache, SeenOccurrences
 from app.alerts.service import ingest_batch
+from app.api import docs as api_docs
 from app.api.errors import install_error_handlers
+from app.api.forwarded import ForwardedMiddleware
 from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.api.routes import (
     deliveries,
@@ -39,7 +40,8 @@ from app.api.routes import (
     runbooks,
     webhooks,
 )
-from app.auth.sessions import session_secret
+from app.auth.proxy import AuthConfig
+from app.auth.sessions import SessionCookies, session_secret
 from app.auth.tokens import TokenSet
 from app.classification.catalog import load_catalog
 from app.classification.classifier import Classifier
@@ -130,6 +132,13 @@ class RunbookRouterApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def _session_seconds(app: FastAPI) -> int:
+    """``auth.session_hours`` of the loaded configuration, in seconds."""
+    services: Services | None = getattr(app.state, "services", None)
+    config = services.config.auth if services is not None else AuthConfig()
+    return config.session_hours * 3600
+
+
 def create_app(
     settings: Settings | None = None,
     registry: CollectorRegistry | None = None,
@@ -167,20 +176,26 @@ def create_app(
             await http.aclose()
             services.db.dispose()
 
-    app = RunbookRouterApp(title="Runbook Router", version=__version__, lifespan=lifespan)
+    app = RunbookRouterApp(
+        title="Runbook Router",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     secret = session_secret(
         settings.session_secret.get_secret_value(), settings.admin_token.get_secret_value()
     )
     app.add_middleware(
-        SessionMiddleware,
+        SessionCookies,
+        lifetime=lambda: _session_seconds(app),
         secret_key=secret,
         session_cookie="rr_session",
-        same_site="lax",
         https_only=settings.base_url.startswith("https://"),
-        max_age=12 * 3600,
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ForwardedMiddleware, trusted=settings.forwarded_allow_ips)
     install_error_handlers(app)
     for module in (webhooks, incidents, kpis, runbooks, deliveries, me, health, metrics):
         app.include_router(module.router)
@@ -191,4 +206,5 @@ def create_app(
     app.include_router(web_postmortems.router)
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    api_docs.install(app)
     return app

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
     host: str = "127.0.0.1"
+    # Proxies (comma-separated addresses or networks) whose X-Forwarded-For/-Proto give the
+    # client address and scheme; none by default. Sign-in never rests on these headers.
+    forwarded_allow_ips: str = ""
     port: int = 8080
     max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     max_alerts_per_payload: int = Field(default=10_000, gt=0)

@@ -1,7 +1,10 @@
-"""Browser sessions: a signed, HttpOnly, SameSite=Lax cookie, and CSRF tokens for forms.
+"""Browser sessions: a signed, HttpOnly, SameSite=Lax cookie, and CSRF tokens.
 
-The session holds who signed in and a digest of the credential used, re-checked on every
-request, so revoking a token also ends the sessions opened with it.
+The session holds who signed in, how (``source``: admin, token or proxy) and a digest of the
+credential used, re-checked on every request: revoking a token, or turning the proxy sign-in
+off, ends the sessions opened with it. A session lasts ``auth.session_hours`` (the cookie's
+Max-Age and the signature's age limit). Its CSRF token guards every write made with the
+cookie: the ``csrf_token`` field of a form, or the ``X-CSRF-Token`` header of an API call.
 """
 
 from __future__ import annotations
@@ -9,16 +12,49 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp
 
 from app.auth.principals import Principal, Role
-from app.errors import Forbidden
+from app.errors import CsrfFailed
 
 SESSION_KEY = "who"
 CSRF_KEY = "csrf"
 CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class SessionCookies(SessionMiddleware):
+    """Starlette's signed-cookie sessions, lasting what ``lifetime()`` says (in seconds).
+
+    The lifetime is read for each request, since the configuration that sets it is loaded by
+    the lifespan, after the middleware is built. It is both the cookie's Max-Age and the age
+    limit of the signature's timestamp.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        lifetime: Callable[[], int],
+        secret_key: str,
+        session_cookie: str,
+        https_only: bool,
+    ) -> None:
+        self._lifetime = lifetime
+        super().__init__(app, secret_key, session_cookie, same_site="lax", https_only=https_only)
+
+    @property
+    def max_age(self) -> int:
+        return self._lifetime()
+
+    @max_age.setter
+    def max_age(self, _: int | None) -> None:
+        """The base class sets a fixed value here; ``lifetime()`` is read instead."""
 
 
 def session_secret(explicit: str, admin_token: str) -> str:
@@ -75,15 +111,30 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+def _matches(request: Request, submitted: str | None) -> bool:
+    expected = request.session.get(CSRF_KEY) if "session" in request.scope else None
+    return (
+        isinstance(expected, str)
+        and bool(submitted)
+        and hmac.compare_digest(expected.encode(), (submitted or "").encode())
+    )
+
+
 def check_csrf(request: Request, submitted: str | None) -> None:
     """Refuse a form post whose CSRF token does not match the session's (403)."""
-    expected = request.session.get(CSRF_KEY) if "session" in request.scope else None
-    if (
-        not isinstance(expected, str)
-        or not submitted
-        or not hmac.compare_digest(expected, submitted)
-    ):
-        raise Forbidden(
+    if not _matches(request, submitted):
+        raise CsrfFailed(
             "the form was not sent from this site's page (CSRF check failed)",
             hint="reload the page and try again",
+        )
+
+
+def check_csrf_header(request: Request) -> None:
+    """Refuse an API write made with the session cookie (or the proxy) without the token."""
+    if not _matches(request, request.headers.get(CSRF_HEADER)):
+        raise CsrfFailed(
+            f"a write signed in by cookie or proxy needs the session's CSRF token in the "
+            f"{CSRF_HEADER} header (CSRF check failed)",
+            hint=f"send {CSRF_HEADER}: <csrf_token from GET /api/v1/me>, "
+            "or authenticate with 'Authorization: Bearer <token>'",
         )

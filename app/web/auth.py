@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.api.deps import ServicesDep, principal_for_token
+from app.api.forwarded import socket_peer
 from app.auth import sessions
 from app.auth.principals import Principal
 from app.auth.proxy import proxy_principal
@@ -29,7 +30,7 @@ def safe_next(target: str | None) -> str:
 def login_form(request: Request, services: ServicesDep, next: str = "/") -> Response:
     proxied = proxy_principal(
         services.config.auth.proxy,
-        client=request.client.host if request.client else None,
+        client=socket_peer(request),
         headers=request.headers,
     )
     if proxied is not None:

@@ -9,13 +9,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from app.api import actions
-from app.api.deps import ServicesDep, require
+from app.api.deps import ServicesDep, require_on_form
 from app.auth import sessions
 from app.auth.principals import Principal
 
 router = APIRouter(prefix="/incidents/{incident_id}", include_in_schema=False)
 Csrf = Annotated[str, Form()]
-Actor = Annotated[Principal, Depends(require("incidents:act"))]
+Actor = Annotated[Principal, Depends(require_on_form("incidents:act"))]
 
 
 async def _do(

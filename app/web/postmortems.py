@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from app.api.actions import runbook_team
-from app.api.deps import PrincipalDep, ServicesDep, require
+from app.api.deps import FormPrincipalDep, ServicesDep, require_on_form
 from app.api.routes.postmortems import check_item, check_postmortem
 from app.auth import sessions
 from app.auth.permissions import may_act
@@ -34,7 +34,7 @@ from app.web.views import templates
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form()]
-Editor = Annotated[Principal, Depends(require("postmortems:edit"))]
+Editor = Annotated[Principal, Depends(require_on_form("postmortems:edit"))]
 Title = Annotated[str, Form(min_length=1, max_length=512)]
 STEP_LABELS = {  # (from, to) -> button text
     (PostmortemStatus.DRAFT, PostmortemStatus.IN_REVIEW): "Send to review",
@@ -67,7 +67,7 @@ def incident_followups(services: Services, incident_id: int) -> dict[str, Any]:
 async def postmortem_list(
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: FormPrincipalDep,
     status: str = "",
     before: int | None = None,
 ) -> HTMLResponse:
@@ -141,7 +141,7 @@ async def _page(
 
 @router.get("/postmortems/{postmortem_id}", response_class=HTMLResponse)
 async def postmortem_page(
-    postmortem_id: int, request: Request, services: ServicesDep, principal: PrincipalDep
+    postmortem_id: int, request: Request, services: ServicesDep, principal: FormPrincipalDep
 ) -> HTMLResponse:
     """The post-mortem rendered from its Markdown, with its action items and (if allowed) forms."""
     return await _page(request, services, principal, postmortem_id)

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import ServicesDep, require
+from app.api.responses import SIGNED_IN
 from app.auth.principals import Principal
 
-router = APIRouter(tags=["deliveries"])
+router = APIRouter(tags=["deliveries"], responses=SIGNED_IN)
 
 
 @router.get("/api/v1/deliveries")

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api import actions
 from app.api.deps import ServicesDep, require
+from app.api.responses import SIGNED_IN, errors
 from app.auth.principals import Principal
 from app.db import MAX_PAGE
 from app.incidents import service
@@ -27,7 +28,7 @@ from app.postmortems.actions import open_items_of_predecessors
 from app.postmortems.schemas import ActionItemOut
 from app.state import Services
 
-router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], responses=SIGNED_IN)
 Reader = Annotated[Principal, Depends(require("incidents:read"))]
 Actor = Annotated[Principal, Depends(require("incidents:act"))]
 
@@ -68,7 +69,7 @@ def list_incidents(
         return IncidentPage(items=[IncidentOut.of(i, public_url=public) for i in page], next=cursor)
 
 
-@router.get("/{incident_id}")
+@router.get("/{incident_id}", responses=errors(404))
 def get_incident(incident_id: int, services: ServicesDep, _: Reader) -> IncidentDetail:
     return _detail(services, incident_id)
 
@@ -83,12 +84,12 @@ async def _act(
     return await run_in_threadpool(run)
 
 
-@router.post("/{incident_id}/ack")
+@router.post("/{incident_id}/ack", responses=errors(404, 409))
 async def acknowledge(incident_id: int, services: ServicesDep, who: Actor) -> IncidentDetail:
     return await _act(services, incident_id, who, actions.acknowledge(who, incident_id))
 
 
-@router.post("/{incident_id}/resolve")
+@router.post("/{incident_id}/resolve", responses=errors(404, 409))
 async def resolve(
     incident_id: int, services: ServicesDep, who: Actor, body: ResolveIn | None = None
 ) -> IncidentDetail:
@@ -96,14 +97,14 @@ async def resolve(
     return await _act(services, incident_id, who, actions.resolve(who, incident_id, note))
 
 
-@router.post("/{incident_id}/notes")
+@router.post("/{incident_id}/notes", responses=errors(404))
 async def add_note(
     incident_id: int, body: NoteIn, services: ServicesDep, who: Actor
 ) -> IncidentDetail:
     return await _act(services, incident_id, who, actions.note(who, incident_id, body.text))
 
 
-@router.post("/{incident_id}/steps/{step_id}")
+@router.post("/{incident_id}/steps/{step_id}", responses=errors(404, 409))
 async def tick_step(
     incident_id: int, step_id: str, services: ServicesDep, who: Actor
 ) -> IncidentDetail:

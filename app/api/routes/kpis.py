@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import ServicesDep, require
+from app.api.responses import SIGNED_IN
 from app.auth.principals import Principal
 from app.durations import parse_duration
 from app.errors import PayloadError
 from app.metrics import kpis
 
-router = APIRouter(tags=["kpis"])
+router = APIRouter(tags=["kpis"], responses=SIGNED_IN)
 
 
 @router.get("/api/v1/kpis")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.api.deps import PrincipalDep
+from app.api.responses import errors
+from app.auth.sessions import csrf_token
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=errors(401, 503))
 
 
 @router.get("/api/v1/me")
-def me(principal: PrincipalDep) -> dict[str, object]:
-    return principal.as_dict()
+def me(request: Request, principal: PrincipalDep) -> dict[str, object]:
+    """Signed in by cookie or proxy: also the ``csrf_token`` to send in ``X-CSRF-Token``."""
+    if principal.auth == "token":
+        return principal.as_dict()
+    return {**principal.as_dict(), "csrf_token": csrf_token(request)}

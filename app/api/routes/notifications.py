@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import ServicesDep, require
+from app.api.responses import SIGNED_IN
 from app.auth.principals import Principal
 from app.db import MAX_PAGE
 from app.escalation import outbox
 from app.escalation.schemas import NotificationOut, NotificationPage
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], responses=SIGNED_IN)
 
 
 @router.get("/api/v1/notifications")

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from app.api.actions import runbook_team
 from app.api.deps import ServicesDep, require
+from app.api.responses import SIGNED_IN, errors
 from app.auth.permissions import check_can_act
 from app.auth.principals import Principal
 from app.db import MAX_PAGE
@@ -28,7 +29,7 @@ from app.postmortems.schemas import (
 )
 from app.state import Services
 
-router = APIRouter(prefix="/api/v1", tags=["postmortems"])
+router = APIRouter(prefix="/api/v1", tags=["postmortems"], responses=SIGNED_IN)
 Reader = Annotated[Principal, Depends(require("incidents:read"))]
 Editor = Annotated[Principal, Depends(require("postmortems:edit"))]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
@@ -80,19 +81,19 @@ def list_postmortems(
         return PostmortemPage(items=[PostmortemSummary.of(p) for p in page], next=cursor)
 
 
-@router.get("/postmortems/{postmortem_id}")
+@router.get("/postmortems/{postmortem_id}", responses=errors(404))
 def get_postmortem(postmortem_id: int, services: ServicesDep, _: Reader) -> PostmortemOut:
     with services.db.session() as session:
         return _out(services, session, postmortems.get(session, postmortem_id=postmortem_id))
 
 
-@router.get("/incidents/{incident_id}/postmortem")
+@router.get("/incidents/{incident_id}/postmortem", responses=errors(404))
 def incident_postmortem(incident_id: int, services: ServicesDep, _: Reader) -> PostmortemOut:
     with services.db.session() as session:
         return _out(services, session, postmortems.of_incident(session, incident_id=incident_id))
 
 
-@router.patch("/postmortems/{postmortem_id}")
+@router.patch("/postmortems/{postmortem_id}", responses=errors(404, 409))
 def edit_postmortem(
     postmortem_id: int, body: PostmortemPatch, services: ServicesDep, who: Editor
 ) -> PostmortemOut:
@@ -112,7 +113,7 @@ def edit_postmortem(
     return _write(services, change)
 
 
-@router.post("/postmortems/{postmortem_id}/action-items", status_code=201)
+@router.post("/postmortems/{postmortem_id}/action-items", status_code=201, responses=errors(404))
 def add_action_item(
     postmortem_id: int, body: ActionItemIn, services: ServicesDep, who: Editor
 ) -> ActionItemOut:
@@ -127,7 +128,7 @@ def add_action_item(
     return ActionItemOut.of(_write(services, change), today=now.date())
 
 
-@router.patch("/action-items/{item_id}")
+@router.patch("/action-items/{item_id}", responses=errors(404, 409))
 def edit_action_item(
     item_id: int, body: ActionItemPatch, services: ServicesDep, who: Editor
 ) -> ActionItemOut:

@@ -9,11 +9,12 @@ from fastapi.responses import PlainTextResponse, Response
 
 from app.api.deps import ServicesDep, require
 from app.api.errors import error_response
+from app.api.responses import SIGNED_IN, errors
 from app.auth.principals import Principal
 from app.runbooks import pages
 from app.runbooks.catalog_view import catalog_entry, label_params, rendered_json
 
-router = APIRouter(prefix="/api/v1/runbooks", tags=["runbooks"])
+router = APIRouter(prefix="/api/v1/runbooks", tags=["runbooks"], responses=SIGNED_IN)
 Reader = Annotated[Principal, Depends(require("runbooks:read"))]
 
 
@@ -24,7 +25,7 @@ def list_runbooks(services: ServicesDep, _: Reader) -> dict[str, Any]:
     return {"items": [catalog_entry(r, base) for r in services.catalog.runbooks.values()]}
 
 
-@router.get("/{runbook_class}", response_model=None)
+@router.get("/{runbook_class}", response_model=None, responses=errors(404))
 async def get_runbook(
     runbook_class: str,
     request: Request,

@@ -20,6 +20,7 @@ from app.alerts.receiver import receive
 from app.api.deps import ServicesDep
 from app.api.errors import domain_error, unexpected_error
 from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from app.api.responses import errors
 from app.errors import DomainError
 from app.state import Services
 
@@ -40,7 +41,11 @@ async def _handle(services: Services, request: Request) -> Response:
     return Response(orjson.dumps(result.as_response()), media_type="application/json")
 
 
-@router.post(PATH)
+@router.post(
+    PATH,
+    responses=errors(401, 413, 422, 503),
+    openapi_extra={"security": [{"bearerToken": []}]},  # an ingest token
+)
 async def alertmanager_webhook(request: Request, services: ServicesDep) -> Response:
     """Store an Alertmanager v4 payload; 200 with counts once it is committed."""
     return await _handle(services, request)
