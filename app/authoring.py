@@ -13,6 +13,7 @@ import json
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,11 @@ from app.runbooks.service import runbook_named
 from app.settings import Settings
 
 STDIN = "-"
+
+
+class Format(StrEnum):
+    MD = "md"
+    HTML = "html"
 
 
 class AuthoredAlert(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import sys
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,10 +18,18 @@ from app import authoring
 from app.auth import registry
 from app.auth.bootstrap import ensure_tokens, receiver_snippet
 from app.auth.principals import Role
+from app.authoring import Format
 from app.checks.project import Paths, check_project
 from app.classification.catalog import load_catalog
 from app.cli_errors import one_line_errors, run
-from app.cli_inputs import check_team, check_timezone, known_teams, open_database, parse_window
+from app.cli_inputs import (
+    check_team,
+    check_timezone,
+    config_file,
+    known_teams,
+    open_database,
+    parse_window,
+)
 from app.config import load_config
 from app.db import Database
 from app.durations import format_duration
@@ -39,11 +46,6 @@ cli = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-
-class RenderFormat(StrEnum):
-    MD = "md"
-    HTML = "html"
 
 
 @cli.command()
@@ -100,7 +102,7 @@ def render(
         str | None, typer.Option("--class", help="this runbook, not the matchers' choice")
     ] = None,
     alert: Annotated[int, typer.Option(help="which alert of the file, from 1")] = 1,
-    fmt: Annotated[RenderFormat, typer.Option("--format", help="md or html")] = RenderFormat.MD,
+    fmt: Annotated[Format, typer.Option("--format", help="md or html")] = Format.MD,
     enrich: Annotated[
         bool, typer.Option(help="fetch the runbook's live queries and probes")
     ] = False,
@@ -118,10 +120,10 @@ def render(
         runbook=runbook,
         request=request,
         catalog_dir=directory,
-        config=load_config(config or settings.config),
+        config=load_config(config_file(config, settings.config)),
         settings=settings,
         now=datetime.now(UTC),
-        html=fmt is RenderFormat.HTML,
+        html=fmt is Format.HTML,
         fetch=enrich,
     )
     typer.echo(text, nl=not text.endswith("\n"))

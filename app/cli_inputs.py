@@ -72,6 +72,13 @@ def _require_current_schema(engine: Engine, where: str) -> None:
         )
 
 
+def config_file(given: Path | None, default: Path) -> Path:
+    """The configuration file: one named on the command line must exist (the default need not)."""
+    if given is not None and not given.is_file():
+        raise UsageProblem(f"--config {given}: no such file", hint="name an existing YAML file")
+    return given or default
+
+
 def parse_window(text: str) -> timedelta:
     """A KPI window such as ``30d``: more than nothing, at most ten years."""
     hint = "use e.g. --window 30d (units: s, m, h, d, w)"

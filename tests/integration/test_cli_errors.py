@@ -107,3 +107,10 @@ def test_failures_inside_a_command_are_one_line(database_url: str) -> None:
     line = one_line(run_cli("tokens", "revoke", "nobody", env=env_for(database_url)), 1)
     assert "no token named 'nobody'" in line
     assert "runbook-router tokens list" in line
+
+
+def test_an_unreachable_database_is_one_line() -> None:
+    env = env_for("postgresql+psycopg://rr@127.0.0.1:1/rr")
+    line = one_line(run_cli("tokens", "list", env=env), 1)
+    assert "database unavailable" in line
+    assert "RUNBOOK_ROUTER_DATABASE_URL" in line
