@@ -1,9 +1,8 @@
-"""The ``runbook-router`` command: serve, migrate, check."""
+"""The ``runbook-router`` command: serve, migrate, check, render, kpis, tokens."""
 
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,17 +11,28 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from app import authoring
 from app.auth import registry
 from app.auth.bootstrap import ensure_tokens, receiver_snippet
 from app.auth.principals import Role
+from app.authoring import Format
+from app.checks.project import Paths, check_project
 from app.classification.catalog import load_catalog
+from app.cli_errors import one_line_errors, run
+from app.cli_inputs import (
+    check_team,
+    check_timezone,
+    config_file,
+    known_teams,
+    open_database,
+    parse_window,
+)
 from app.config import load_config
-from app.db import Database, make_engine
-from app.durations import format_duration, parse_duration
-from app.errors import ConfigError, DomainError
-from app.escalation.checks import warnings as escalation_warnings
+from app.db import Database
+from app.durations import format_duration
 from app.logging import configure_logging
 from app.main import create_app
 from app.metrics.kpis import report as kpi_report
@@ -48,31 +58,76 @@ def migrate() -> None:
 
 
 @cli.command()
+@one_line_errors
 def check(
     catalog_dir: Annotated[Path | None, typer.Option(help="runbook folder")] = None,
     config: Annotated[Path | None, typer.Option(help="configuration file")] = None,
+    rules_dir: Annotated[Path, typer.Option(help="Prometheus rule files")] = Path("alert_rules"),
+    dashboards_dir: Annotated[Path, typer.Option(help="Grafana dashboards")] = Path(
+        "grafana/dashboards"
+    ),
 ) -> None:
-    """Validate the runbook catalog and the configuration; errors as file:line."""
+    """Validate runbooks (rendered once each), configuration, alert rules and dashboards.
+
+    Each problem is printed as file:line: message; any problem exits 1.
+    """
     settings = Settings()
-    problems = []
-    catalog, loaded = None, None
-    try:
-        catalog = load_catalog(catalog_dir or settings.catalog_dir)
-        out.print(f"catalog: {len(catalog.runbooks)} runbooks ({', '.join(catalog.classes)})")
-    except ConfigError as error:
-        problems.append(error.message)
-    try:
-        loaded = load_config(config or settings.config)
-        out.print("config: ok")
-    except ConfigError as error:
-        problems.append(error.message)
-    if catalog is not None and loaded is not None:
-        for warning in escalation_warnings(loaded, catalog, os.environ):
-            err.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
-    for problem in problems:
-        err.print(f"[red]error[/red] {problem}", highlight=False)
-    if problems:
+    paths = Paths(
+        catalog_dir=catalog_dir or settings.catalog_dir,
+        config=config or settings.config,
+        config_required=config is not None,
+        rules_dir=rules_dir,
+        dashboards_dir=dashboards_dir,
+    )
+    report = check_project(paths=paths, settings=settings, now=datetime.now(UTC))
+    for note in report.notes:
+        out.print(note, markup=False, highlight=False)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning[/yellow] {escape(warning)}", highlight=False)
+    for problem in report.problems:
+        typer.echo(problem, err=True)
+    if report.problems:
+        typer.echo(f"{len(report.problems)} problem(s)", err=True)
         raise typer.Exit(1)
+
+
+@cli.command()
+@one_line_errors
+def render(
+    alert_file: Annotated[
+        str | None, typer.Argument(help="Alertmanager payload or alert JSON file; - for stdin")
+    ] = None,
+    label: Annotated[list[str] | None, typer.Option(help="k=v, repeatable")] = None,
+    runbook_class: Annotated[
+        str | None, typer.Option("--class", help="this runbook, not the matchers' choice")
+    ] = None,
+    alert: Annotated[int, typer.Option(help="which alert of the file, from 1")] = 1,
+    fmt: Annotated[Format, typer.Option("--format", help="md or html")] = Format.MD,
+    enrich: Annotated[
+        bool, typer.Option(help="fetch the runbook's live queries and probes")
+    ] = False,
+    catalog_dir: Annotated[Path | None, typer.Option(help="runbook folder")] = None,
+    config: Annotated[Path | None, typer.Option(help="configuration file")] = None,
+) -> None:
+    """Render a runbook for an alert to stdout, offline (no database, no enrichment)."""
+    settings = Settings()
+    request = authoring.request_for(
+        alert_file, index=alert, extra=authoring.parse_labels(label or [])
+    )
+    directory = catalog_dir or settings.catalog_dir
+    runbook, why = authoring.choose(load_catalog(directory), request, runbook_class)
+    text = authoring.render(
+        runbook=runbook,
+        request=request,
+        catalog_dir=directory,
+        config=load_config(config_file(config, settings.config)),
+        settings=settings,
+        now=datetime.now(UTC),
+        html=fmt is Format.HTML,
+        fetch=enrich,
+    )
+    typer.echo(text, nl=not text.endswith("\n"))
+    typer.echo(f"runbook {runbook.name} ({why})", err=True)
 
 
 @cli.command()
@@ -130,18 +185,16 @@ def _pct(share: float | None) -> str:
 
 
 @cli.command()
+@one_line_errors
 def kpis(window: Annotated[str, typer.Option(help="time window, e.g. 30d")] = "30d") -> None:
     """KPIs by runbook class for a window, as a table."""
     settings = Settings()
-    db = Database(make_engine(settings.database_url, pool_size=1))
+    span = parse_window(window)
+    classes = load_catalog(settings.catalog_dir).classes
+    db = open_database(settings.database_url)
     try:
         with db.session() as session:
-            data = kpi_report(
-                session,
-                classes=load_catalog(settings.catalog_dir).classes,
-                window=parse_duration(window),
-                now=datetime.now(UTC),
-            )
+            data = kpi_report(session, classes=classes, window=span, now=datetime.now(UTC))
     finally:
         db.dispose()
     table = Table(title=f"Runbook Router KPIs, last {window}")
@@ -184,26 +237,30 @@ cli.add_typer(tokens_cli, name="tokens")
 
 
 def _database() -> Database:
-    return Database(make_engine(Settings().database_url, pool_size=1))
+    return open_database(Settings().database_url)
 
 
 @tokens_cli.command("create")
+@one_line_errors
 def tokens_create(
     name: Annotated[str, typer.Option(help="who or what uses it")],
     role: Annotated[Role, typer.Option(help="viewer, responder or admin")],
     team: Annotated[str, typer.Option(help="team scope for responders")] = "",
     timezone: Annotated[str, typer.Option(help="IANA zone for times in the UI")] = "",
+    new_team: Annotated[bool, typer.Option(help="the team is new: no runbook names it")] = False,
 ) -> None:
     """Create a token; the token itself is printed alone on the last line, once."""
+    check_timezone(timezone)
+    if team and not new_team:
+        settings = Settings()
+        teams = known_teams(load_catalog(settings.catalog_dir), load_config(settings.config))
+        check_team(team, known=teams, new_team=new_team)
     db = _database()
     try:
         with db.write_session() as session:
             token, plain = registry.issue(
                 session, name=name, role=role, team=team, timezone=timezone, now=datetime.now(UTC)
             )
-    except DomainError as error:
-        err.print(f"[red]error[/red] {error.message}", highlight=False)
-        raise typer.Exit(1) from error
     finally:
         db.dispose()
     out.print(
@@ -215,6 +272,7 @@ def tokens_create(
 
 
 @tokens_cli.command("list")
+@one_line_errors
 def tokens_list() -> None:
     """Name, role, team, prefix and state of every token (never the tokens)."""
     db = _database()
@@ -239,19 +297,17 @@ def tokens_list() -> None:
 
 
 @tokens_cli.command("revoke")
+@one_line_errors
 def tokens_revoke(name: Annotated[str, typer.Argument(help="token name")]) -> None:
     """Revoke a token; its sessions end at their next request."""
     db = _database()
     try:
         with db.write_session() as session:
             registry.revoke(session, name=name, now=datetime.now(UTC))
-    except DomainError as error:
-        err.print(f"[red]error[/red] {error.message}", highlight=False)
-        raise typer.Exit(1) from error
     finally:
         db.dispose()
     out.print(f"revoked token {name!r}")
 
 
 def main() -> None:
-    cli()
+    run(cli)

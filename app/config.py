@@ -16,6 +16,7 @@ from app.auth.proxy import AuthConfig
 from app.durations import Duration
 from app.errors import ConfigError
 from app.escalation.config import Channel, Notifications, Policy
+from app.yaml_lines import key_lines, line_of
 
 
 class _Strict(BaseModel):
@@ -87,19 +88,28 @@ class AppConfig(_Strict):
 
 
 def load_config(path: Path) -> AppConfig:
-    """Read and validate the file; a missing file is the all-defaults configuration."""
+    """Read and validate the file; a missing file is the all-defaults configuration.
+
+    Problems are ``file:line: key: message``, one a line.
+    """
     if not path.exists():
         return AppConfig()
+    text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError(f"{path}:{line}: not valid YAML: {err}") from err
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+        raise ConfigError(f"{path}:1: the top level must be a mapping of settings")
     try:
         return AppConfig.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from err
+        lines = key_lines(text)
+        problems = [
+            f"{path}:{line_of(lines, e['loc'])}: "
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in err.errors()
+        ]
+        raise ConfigError("\n".join(problems)) from err

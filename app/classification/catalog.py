@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.classification.matchers import Matcher, MatcherSyntaxError, parse_matchers
 from app.errors import ConfigError
+from app.yaml_lines import key_lines, line_of
 
 GENERIC = "generic"
 SUFFIX = ".md.j2"
@@ -98,26 +99,6 @@ def split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
     raise ConfigError(f"{path}:1: front matter is not closed by a '---' line")
 
 
-def _key_lines(front: str) -> dict[tuple[str | int, ...], int]:
-    """Map each YAML path to its 1-based line in the file (front matter starts on line 2)."""
-    out: dict[tuple[str | int, ...], int] = {}
-
-    def walk(node: yaml.Node, prefix: tuple[str | int, ...]) -> None:
-        out[prefix] = node.start_mark.line + 2
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                out[(*prefix, key.value)] = key.start_mark.line + 2
-                walk(value, (*prefix, key.value))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*prefix, i))
-
-    root = yaml.compose(front)
-    if root is not None:
-        walk(root, ())
-    return out
-
-
 def _validate(front: str, path: Path) -> FrontMatter:
     try:
         raw: Any = yaml.safe_load(front)
@@ -130,11 +111,11 @@ def _validate(front: str, path: Path) -> FrontMatter:
     try:
         return FrontMatter.model_validate(raw)
     except ValidationError as err:
-        lines = _key_lines(front)
+        lines = key_lines(front, first_line=2)
         problems = []
         for e in err.errors():
             loc = tuple(e["loc"])
-            line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+            line = line_of(lines, loc)
             what = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
             problems.append(f"{path}:{line}: {'.'.join(map(str, loc))}: {what}")
         raise ConfigError("; ".join(problems)) from err
@@ -149,7 +130,7 @@ def load_runbook(path: Path) -> Runbook:
         raise ConfigError(f"{path}:2: class {meta.class_!r} must equal the file name {stem!r}")
     sets = []
     for i, text in enumerate(meta.match):
-        line = _key_lines(front).get(("match", i), 2)
+        line = key_lines(front, first_line=2).get(("match", i), 2)
         try:
             parsed = parse_matchers(text)
         except MatcherSyntaxError as err:

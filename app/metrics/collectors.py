@@ -59,8 +59,7 @@ class KpiCollector(Collector):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = db
-        self._classes = list(classes)
-        self._severities = severities or {}
+        self._families = KpiFamilies(classes, severities)
         self._clock = clock
 
     def _read(self) -> tuple[Rows, list[tuple[str, str, int]]]:
@@ -88,10 +87,50 @@ class KpiCollector(Collector):
         except SQLAlchemyError as err:
             log.warning("KPI series unavailable: database error", extra={"error": str(err)})
             return
+        yield from self._families.build(rows, open_counts, pending)
+
+    def describe(self) -> Iterator[Metric]:
+        """Names and types without reading the database (the registry calls it on register)."""
+        return self._families.empty()
+
+    def _read_pending(self, today: date) -> Pending:
+        """Post-mortems not yet published, open action items (index ranges on ``status``)."""
+        overdue = col(ActionItem.due_date) < today
+        with self._db.engine.connect() as conn:
+            postmortems = conn.execute(
+                select(col(Postmortem.runbook_class), func.count())
+                .where(col(Postmortem.status).in_(PENDING))
+                .group_by(col(Postmortem.runbook_class))
+            ).all()
+            items = conn.execute(
+                select(col(ActionItem.runbook_class), overdue, func.count())
+                .where(col(ActionItem.status) == ActionStatus.OPEN)
+                .group_by(col(ActionItem.runbook_class), overdue)
+            ).all()
+        return (
+            {c: int(n) for c, n in postmortems},
+            {(c, "true" if late else "false"): int(n) for c, late, n in items},
+        )
+
+
+class KpiFamilies:
+    """The KPI metric families for the catalog's classes (each class present at zero)."""
+
+    def __init__(self, classes: Sequence[str], severities: dict[str, str] | None = None) -> None:
+        self._classes = list(classes)
+        self._severities = severities or {}
+
+    def build(
+        self, rows: Rows, open_counts: list[tuple[str, str, int]], pending: Pending
+    ) -> Iterator[Metric]:
         yield from self._counters(rows)
         yield from self._histograms(rows)
         yield self._open(open_counts)
         yield from self._pending_work(pending)
+
+    def empty(self) -> Iterator[Metric]:
+        """Every family with no data: what ``/metrics`` exports, by name and type."""
+        return self.build({}, [], ({}, {}))
 
     def _counters(self, rows: Rows) -> Iterator[Metric]:
         for name, doc, label_names in _COUNTERS:
@@ -148,25 +187,6 @@ class KpiCollector(Collector):
         for (cls, status), count in sorted(values.items()):
             family.add_metric([cls, status], count)
         return family
-
-    def _read_pending(self, today: date) -> Pending:
-        """Post-mortems not yet published, open action items (index ranges on ``status``)."""
-        overdue = col(ActionItem.due_date) < today
-        with self._db.engine.connect() as conn:
-            postmortems = conn.execute(
-                select(col(Postmortem.runbook_class), func.count())
-                .where(col(Postmortem.status).in_(PENDING))
-                .group_by(col(Postmortem.runbook_class))
-            ).all()
-            items = conn.execute(
-                select(col(ActionItem.runbook_class), overdue, func.count())
-                .where(col(ActionItem.status) == ActionStatus.OPEN)
-                .group_by(col(ActionItem.runbook_class), overdue)
-            ).all()
-        return (
-            {c: int(n) for c, n in postmortems},
-            {(c, "true" if late else "false"): int(n) for c, late, n in items},
-        )
 
     def _pending_work(self, pending: Pending) -> Iterator[Metric]:
         """Post-mortems pending by class; open action items by class and overdue."""

@@ -14,13 +14,15 @@ from typing import Any
 import anyio
 
 from app.classification.catalog import Runbook
+from app.config import AppConfig
 from app.durations import format_duration
 from app.escalation.policy import path_for
 from app.incidents import service as incidents
 from app.runbooks.context import LinkSettings, RunbookContext
 from app.runbooks.enrichment import Plan, Result
-from app.runbooks.renderer import TEMPLATE_ERRORS, RenderError
+from app.runbooks.renderer import TEMPLATE_ERRORS, Renderer, RenderError
 from app.runbooks.service import build_context, open_incident_for, record_first_view, runbook_named
+from app.settings import Settings
 from app.state import Services
 
 log = logging.getLogger(__name__)
@@ -34,35 +36,35 @@ class Rendered:
     error: RenderError | None
 
 
-def link_settings(services: Services) -> LinkSettings:
-    settings, enrichment = services.settings, services.config.enrichment
+def link_settings(settings: Settings, config: AppConfig) -> LinkSettings:
+    enrichment = config.enrichment
     return LinkSettings(
         base_url=settings.base_url,
         grafana_url=settings.grafana_url or enrichment.grafana_url,
         alertmanager_url=settings.alertmanager_url or enrichment.alertmanager_url,
         logs_url=enrichment.logs_url,
-        recurrence_window=services.config.windows.recurrence,
+        recurrence_window=config.windows.recurrence,
     )
 
 
-def _plan(
-    services: Services, runbook: Runbook, variables: dict[str, Any]
+def plan_enrichment(
+    renderer: Renderer, runbook: Runbook, variables: dict[str, Any]
 ) -> tuple[Plan, dict[str, str]]:
     """Render each declared query with the context (labels quoted by the filters)."""
     queries: dict[str, str] = {}
     failed: dict[str, str] = {}
     for item in runbook.meta.enrich.prometheus:
         try:
-            queries[item.name] = services.renderer.env.from_string(item.query).render(**variables)
+            queries[item.name] = renderer.env.from_string(item.query).render(**variables)
         except TEMPLATE_ERRORS as err:  # shown on the page, not raised
             failed[item.name] = f"unavailable: query template failed: {err}"
     probes = {probe.name: probe for probe in runbook.meta.enrich.probes}
     return Plan(queries=queries, probes=probes), failed
 
 
-def escalation_vars(services: Services, policy: str) -> dict[str, Any]:
+def escalation_vars(config: AppConfig, policy: str) -> dict[str, Any]:
     """The runbook's escalation path in the shape the templates use."""
-    path = path_for(services.config, policy)
+    path = path_for(config, policy)
     if path is None:
         return {"policy": policy, "steps": [], "text": f"unknown escalation policy {policy!r}"}
     steps = [
@@ -81,10 +83,10 @@ def escalation_vars(services: Services, policy: str) -> dict[str, Any]:
 
 async def render(services: Services, context: RunbookContext) -> Rendered:
     """Enrich and render ``context``; template problems come back in ``error``."""
-    context.escalation = escalation_vars(services, context.runbook.meta.escalation)
+    context.escalation = escalation_vars(services.config, context.runbook.meta.escalation)
     variables = context.template_vars()
-    plan, failed = _plan(services, context.runbook, variables)
-    context.enrichment = await services.enricher.run(plan)
+    queries, failed = plan_enrichment(services.renderer, context.runbook, variables)
+    context.enrichment = await services.enricher.run(queries)
     for name, reason in failed.items():
         context.enrichment["prometheus"][name] = Result(ok=False, error=reason)
     variables = context.template_vars()
@@ -118,7 +120,7 @@ async def for_labels(
                 runbook=runbook,
                 incident=incident,
                 labels=labels,
-                links=link_settings(services),
+                links=link_settings(services.settings, services.config),
                 now=services.clock(),
                 timezone=timezone,
             )
@@ -142,7 +144,7 @@ async def for_incident(
                 runbook=runbook,
                 incident=incident,
                 labels={},
-                links=link_settings(services),
+                links=link_settings(services.settings, services.config),
                 now=services.clock(),
                 timezone=timezone,
             )

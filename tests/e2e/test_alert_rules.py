@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app.checks.promql import metric_names, variable_metric_names
 from tests.conftest import ROOT
 from tests.services import need_binary
 
@@ -98,59 +99,7 @@ GRAFANA_VARIABLES = {
     "$class": ".*",
 }
 
-# --- metric_names -------------------------------------------------------------------------
-
-_STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
-_MATCHERS = re.compile(r"\{[^{}]*\}")
-_LABEL_LISTS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
-_RANGES = re.compile(r"\[[^\[\]]*\]")
-_IDENTIFIER = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
-_KEYWORDS = frozenset(
-    {
-        "and",
-        "or",
-        "unless",
-        "atan2",
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "offset",
-        "bool",
-        "inf",
-        "nan",
-    }
-)
-_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
-
-
-def metric_names(expr: str) -> set[str]:
-    """The metric names a PromQL expression reads.
-
-    Strings, label matchers, grouping label lists, range and subquery brackets go first; then
-    every identifier that is not a function call, a keyword, a number's part or a Grafana
-    variable is a metric. ``_bucket``, ``_sum`` and ``_count`` are stripped, so a histogram
-    counts under its family name. Names given only as ``{__name__="..."}`` are not seen.
-    """
-    text = _STRINGS.sub('""', expr)
-    text = _MATCHERS.sub(" ", text)
-    text = _LABEL_LISTS.sub(" ", text)
-    text = _RANGES.sub(" ", text)
-    names: set[str] = set()
-    for match in _IDENTIFIER.finditer(text):
-        name, start, end = match.group(), match.start(), match.end()
-        before = text[start - 1] if start else " "
-        after = text[end:].lstrip()[:1]
-        if before.isalnum() or before in "_.$" or after == "(" or name.lower() in _KEYWORDS:
-            continue
-        for suffix in _HISTOGRAM_SUFFIXES:
-            if name.endswith(suffix):
-                name = name.removesuffix(suffix)
-                break
-        names.add(name)
-    return names
+# --- metric_names (app.checks.promql) -------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -237,12 +186,6 @@ def variable_queries() -> list[tuple[str, str]]:
                 query = query.get("query", "") if isinstance(query, dict) else query
                 out.append((f"{path.name} variable {var['name']}", query))
     return out
-
-
-def variable_metric_names(query: str) -> set[str]:
-    """The metric of ``label_values(metric, label)`` / ``label_values(metric{...}, label)``."""
-    match = re.fullmatch(r"\s*label_values\((.*),\s*\w+\s*\)\s*", query)
-    return metric_names(match.group(1)) if match else set()
 
 
 def used_metrics() -> dict[str, set[str]]:
