@@ -87,7 +87,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port to bind")] = None,
     migrate_first: Annotated[
         bool | None,
-        typer.Option("--migrate/--no-migrate", help="migrate first [default: on SQLite only]"),
+        typer.Option("--migrate/--no-migrate", help="migrate first (default: on SQLite only)"),
     ] = None,
 ) -> None:
     """Serve the API and UI (one process; run several on PostgreSQL to scale).
