@@ -1,11 +1,18 @@
 # Runbook Router image: multi-stage, slim, non-root (uid/gid 10001), ready for a read-only root
-# filesystem (writes go to /tmp and, in SQLite mode, the data volume only).
+# filesystem (writes go to /tmp and, in SQLite mode, the data volume only). No image is
+# published: build it, and push it where your cluster pulls from (the Helm chart's
+# image.repository and image.tag):
 #
-#   docker build -t runbook-router:0.1.0 .
+#   make image                                   # docker or podman build -t runbook-router:0.1.0 .
+#   make push IMAGE=registry.example.com/ops/runbook-router:0.1.0
 #   docker run --rm -p 8080:8080 -v runbook-router-data:/data runbook-router:0.1.0
 #
-# The Helm chart (helm/runbook-router) mounts config/ and runbook_templates/ from ConfigMaps
-# over the copies baked in here, so runbooks change without a new image.
+# The default command, `serve`, works on an empty volume: it creates and migrates the SQLite
+# database (on PostgreSQL run `migrate` first, or `serve --migrate`).
+#
+# The configuration baked in is the Helm chart's copy (enrichment disabled: inside a container
+# the repository's 127.0.0.1 URLs reach the container itself). The Helm chart mounts config/ and
+# runbook_templates/ from ConfigMaps over these copies, so runbooks change without a new image.
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim AS build
@@ -40,6 +47,7 @@ RUN groupadd --system --gid 10001 runbook-router \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY config ./config
+COPY helm/runbook-router/files/config/runbook-router.yaml ./config/runbook-router.yaml
 COPY runbook_templates ./runbook_templates
 USER 10001:10001
 VOLUME ["/data"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import logging
+import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +15,7 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import authoring
 from app.auth import registry
@@ -37,6 +40,7 @@ from app.logging import configure_logging
 from app.main import create_app
 from app.metrics.kpis import report as kpi_report
 from app.migrate import migrate as run_migrations
+from app.schema import ensure_schema
 from app.settings import Settings
 
 cli = typer.Typer(
@@ -46,6 +50,7 @@ cli = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+log = logging.getLogger(__name__)
 
 
 @cli.command()
@@ -134,15 +139,21 @@ def render(
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind")] = None,
     port: Annotated[int | None, typer.Option(help="port to bind")] = None,
-    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = False,
+    migrate_first: Annotated[
+        bool | None,
+        typer.Option("--migrate/--no-migrate", help="migrate first (default: on SQLite only)"),
+    ] = None,
 ) -> None:
-    """Serve the API and UI (one process; run several on PostgreSQL to scale)."""
+    """Serve the API and UI (one process; run several on PostgreSQL to scale).
+
+    An SQLite database is migrated first; on PostgreSQL a schema that is missing or behind
+    stops the start with the fix (`runbook-router migrate`), unless --migrate is given.
+    """
     base = Settings()
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings, generated = ensure_tokens(base.model_copy(update=overrides))
     configure_logging(fmt=settings.log_format, level=settings.log_level)
-    if migrate_first:
-        run_migrations(settings.database_url)
+    _ensure_schema(settings.database_url, migrate_first)
     if generated or sys.stdout.isatty():
         _print_bootstrap(settings, generated)
     app = create_app(settings)
@@ -154,6 +165,9 @@ def serve(
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 10)
+    # uvicorn stops gracefully on SIGTERM, then raises it again, which would end the process
+    # as killed by the signal: handled as Ctrl-C is (KeyboardInterrupt), it exits 0.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     uvicorn.run(
         app,
         host=host or settings.host,
@@ -165,6 +179,18 @@ def serve(
         # FORWARDED_ALLOW_IPS): app.api.forwarded applies RUNBOOK_ROUTER_FORWARDED_ALLOW_IPS.
         proxy_headers=False,
     )
+    log.info("runbook router stopped gracefully")
+
+
+def _ensure_schema(database_url: str, migrate_first: bool | None) -> None:
+    """Migrate or check the schema before serving; one line and exit 1 when it cannot."""
+    try:
+        refusal = ensure_schema(database_url, migrate=migrate_first)
+    except SQLAlchemyError as error:
+        refusal = f"the database could not be migrated: {str(error).splitlines()[0]}"
+    if refusal:
+        err.print(f"[red]error[/red] {escape(refusal)}", highlight=False)
+        raise typer.Exit(1)
 
 
 def _print_bootstrap(settings: Settings, generated: bool) -> None:

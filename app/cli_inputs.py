@@ -11,8 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -22,7 +20,7 @@ from app.config import AppConfig
 from app.db import Database, make_engine
 from app.durations import parse_duration
 from app.errors import DomainError
-from app.migrate import alembic_config
+from app.schema import schema_state
 
 MIGRATE = "run `runbook-router migrate`"
 MAX_WINDOW = timedelta(days=3650)
@@ -60,14 +58,13 @@ def open_database(database_url: str) -> Database:
 
 
 def _require_current_schema(engine: Engine, where: str) -> None:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    if current is None:
+    state = schema_state(engine)
+    if state.current is None:
         raise SchemaNotCurrent(f"the database at {where} has no schema", hint=MIGRATE)
-    if current != head:
+    if not state.ready:
         raise SchemaNotCurrent(
-            f"the database at {where} has schema revision {current}, this version needs {head}",
+            f"the database at {where} has schema revision {state.current}, "
+            f"this version needs {state.expected}",
             hint=f"{MIGRATE} (or use the runbook-router version that migrated it)",
         )
 

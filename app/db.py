@@ -34,6 +34,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, col, select
 
+from app.dbfile import DatabaseFile
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive).
@@ -133,6 +135,7 @@ class Database:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock()
+        self.file = DatabaseFile.watch(engine)
 
     def writer(self) -> AbstractContextManager[object]:
         """Serialise writers on SQLite; no-op on PostgreSQL (row locks do the work)."""

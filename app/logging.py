@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from app.driver_logs import quiet_driver_warnings
+
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 # Attributes every LogRecord has; anything else came in through ``extra=``.
@@ -70,3 +72,4 @@ def configure_logging(*, fmt: str, level: str) -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_driver_warnings()

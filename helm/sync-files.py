@@ -8,6 +8,11 @@ Helm can only read files inside a chart, so the chart keeps copies of
     config/runbook-router.yaml   -> files/config/        (configuration ConfigMap)
     runbook_templates/*          -> files/runbooks/      (runbooks ConfigMap)
 
+The configuration's copy is the only one that differs from its source: its enrichment URLs
+and probe targets are left out (enrichment disabled, with a note), because the shipped file
+points them at 127.0.0.1, right for ``make run`` on a laptop, but inside a pod the pod itself.
+The container image (Dockerfile) bakes in the same copy.
+
 Run it from anywhere after changing any of those sources:
 
     python3 helm/sync-files.py          # write the copies (removes stale ones)
@@ -18,7 +23,9 @@ Run it from anywhere after changing any of those sources:
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,13 +40,54 @@ SOURCES: dict[str, tuple[str, str]] = {
 }
 
 
+CLUSTER_NOTE = """\
+# Enrichment is disabled in the Helm chart and the container image: the file in the
+# repository points it at the loopback address, inside a pod the pod itself. Name your
+# in-cluster Prometheus, Grafana and Alertmanager with the chart's enrichment.* values (or
+# RUNBOOK_ROUTER_PROMETHEUS_URL, ...); probe targets and logs_url go into this file (the
+# chart's config.content).
+"""
+# Keys of the enrichment block that name where to connect: left out of the cluster's copy.
+_ENDPOINT = re.compile(r"^  (?:\w+_url|targets):")
+
+
+def cluster_config(text: str) -> str:
+    """The configuration without enrichment URLs and probe targets, with a note why."""
+    out: list[str] = []
+    block = dropping = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("enrichment:"):
+            block = True
+            out += [CLUSTER_NOTE, line]
+            continue
+        if block and line.strip() and not line.startswith(" "):
+            block = False
+        if block:
+            if _ENDPOINT.match(line):
+                dropping = True
+                continue
+            if dropping and line.startswith("   "):
+                continue
+            dropping = False
+        out.append(line)
+    return "".join(out)
+
+
+# files/ path -> how the copy is made from its source (the rest are copied as they are)
+TRANSFORMS: dict[str, Callable[[str], str]] = {"config/runbook-router.yaml": cluster_config}
+
+
 def expected() -> dict[Path, bytes]:
     """Every file the chart should hold under files/, with its content."""
     wanted: dict[Path, bytes] = {}
     for dest, (source, pattern) in SOURCES.items():
         for path in sorted((ROOT / source).glob(pattern)):
             if path.is_file():
-                wanted[CHART_FILES / dest / path.name] = path.read_bytes()
+                transform = TRANSFORMS.get(f"{dest}/{path.name}")
+                content = path.read_bytes()
+                if transform is not None:
+                    content = transform(content.decode()).encode()
+                wanted[CHART_FILES / dest / path.name] = content
     return wanted
 
 

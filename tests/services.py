@@ -67,9 +67,12 @@ def stop_process(proc: subprocess.Popen[bytes] | None, *, timeout: float = 5) ->
 
 
 class ServerProcess:
-    """``runbook-router serve`` as a real process on a free loopback port."""
+    """``runbook-router serve`` as a real process on a free loopback port.
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    ``migrate=False`` starts it on the database as it is (``serve`` alone, as the image does).
+    """
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, migrate: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -80,12 +83,17 @@ class ServerProcess:
             "RUNBOOK_ROUTER_PUBLIC_URL": self.url,
         }
         self.log_path = log_path
+        self.migrate = migrate
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
-        subprocess.run(
-            [sys.executable, "-m", "app", "migrate"], env=self.env, check=True, capture_output=True
-        )
+        if self.migrate:
+            subprocess.run(
+                [sys.executable, "-m", "app", "migrate"],
+                env=self.env,
+                check=True,
+                capture_output=True,
+            )
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve"],

@@ -27,11 +27,11 @@ from app.errors import (
     DomainError,
     PayloadError,
     PayloadTooLarge,
-    StorageUnavailable,
     Unauthorized,
 )
 from app.logging import request_id_var
 from app.state import Services
+from app.storage import file_problem, write_failed
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,9 @@ async def _process(
             hint="set http_config.authorization.credentials in the Alertmanager receiver to "
             "one of RUNBOOK_ROUTER_WEBHOOK_TOKENS",
         )
+    lost = file_problem(services.db)  # the SQLite file is gone: never a 200 into nothing
+    if lost is not None:
+        raise lost
     body = await _read_body(chunks, content_length, services.settings.max_body_bytes)
     key = services.repeats.digest(body)
     now = services.clock()
@@ -121,10 +124,7 @@ async def _process(
     try:
         result = await _store(services, payload, now)
     except SQLAlchemyError as err:
-        raise StorageUnavailable(
-            f"the alerts could not be stored ({type(err).__name__}); retry",
-            hint="Alertmanager retries 5xx by itself",
-        ) from err
+        raise await anyio.to_thread.run_sync(write_failed, services.db, err) from err
     remembered = Remembered(
         alerts=result.alerts,
         incident_ids=tuple(result.incident_ids),

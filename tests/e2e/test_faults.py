@@ -380,10 +380,11 @@ def test_sigterm_lets_in_flight_requests_finish(
     assert server.proc is not None
     server.proc.send_signal(signal.SIGTERM)
     term_at = time.monotonic()
-    # uvicorn re-raises the signal once its graceful shutdown is done: status -15 (143).
-    assert server.proc.wait(timeout=WAIT) == -signal.SIGTERM
+    # A graceful stop is a clean exit (uvicorn re-raises the signal; serve handles it).
+    assert server.proc.wait(timeout=WAIT) == 0
     log = server.log_path.read_text(errors="replace")
     assert "Application shutdown complete" in log, "the lifespan shutdown must have run"
+    assert "runbook router stopped gracefully" in log
     assert "Cancel" not in log, "no task may be cancelled by the graceful-shutdown timeout"
     load.join()
 

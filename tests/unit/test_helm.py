@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app.config import load_config
 from tests.conftest import ROOT
 from tests.services import REQUIRED
 
@@ -34,8 +35,11 @@ PG_SECRET, TOKENS_SECRET = "runbook-router-db", "runbook-router-tokens"
 HOST = "runbook-router.example.com"
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-SQLITE: dict[str, Any] = {}
+# No image is published: every install names the one it pushed (image.repository is required).
+REPOSITORY = "registry.example.com/ops/runbook-router"
+SQLITE: dict[str, Any] = {"image": {"repository": REPOSITORY}}
 POSTGRES: dict[str, Any] = {
+    **SQLITE,
     "replicaCount": 3,
     "database": {"existingSecret": PG_SECRET, "urlKey": "url"},
     "auth": {"existingSecret": TOKENS_SECRET},
@@ -357,7 +361,7 @@ def test_sqlite_mode_has_one_replica_and_a_data_volume(engine: ModuleType) -> No
 
 
 def test_sqlite_without_persistence_uses_an_empty_dir(engine: ModuleType) -> None:
-    values = {"persistence": {"enabled": False}}
+    values = with_values(SQLITE, persistence={"enabled": False})
     volumes = {v["name"]: v for v in pod_spec(values)["volumes"]}
     assert volumes["data"] == {"name": "data", "emptyDir": {}}
     assert by_kind(values, "PersistentVolumeClaim") == []
@@ -406,7 +410,11 @@ def test_postgres_mode_can_migrate_in_an_init_container(engine: ModuleType) -> N
 
 def test_config_and_runbooks_configmaps_equal_the_sources(engine: ModuleType) -> None:
     config = one(SQLITE, "ConfigMap", f"{FULLNAME}-config")
-    assert config["data"] == source_files("config", "runbook-router.yaml")
+    cluster_config = _sync_module().cluster_config
+    assert config["data"] == {
+        name: cluster_config(text)
+        for name, text in source_files("config", "runbook-router.yaml").items()
+    }
     runbooks = one(SQLITE, "ConfigMap", f"{FULLNAME}-runbooks")
     assert runbooks["data"] == source_files("runbook_templates", "*.md.j2")
     mounts = {m["name"]: m for m in container(SQLITE)["volumeMounts"]}
@@ -428,10 +436,11 @@ def test_config_and_runbooks_configmaps_equal_the_sources(engine: ModuleType) ->
 
 
 def test_runbooks_and_config_change_without_a_new_image(engine: ModuleType) -> None:
-    values = {
-        "config": {"content": "timezone: Europe/Berlin\n"},
-        "runbooks": {"exclude": ["pdf-404.md.j2"], "files": {"checkout-5xx.md.j2": "---\n"}},
-    }
+    values = with_values(
+        SQLITE,
+        config={"content": "timezone: Europe/Berlin\n"},
+        runbooks={"exclude": ["pdf-404.md.j2"], "files": {"checkout-5xx.md.j2": "---\n"}},
+    )
     runbooks = one(values, "ConfigMap", f"{FULLNAME}-runbooks")["data"]
     assert "pdf-404.md.j2" not in runbooks
     assert runbooks["checkout-5xx.md.j2"] == "---\n"
@@ -445,6 +454,80 @@ def test_runbooks_and_config_change_without_a_new_image(engine: ModuleType) -> N
         one(values, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
         == (one(SQLITE, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"])
     )
+
+
+def test_chart_config_disables_enrichment_instead_of_pointing_at_the_pod(
+    engine: ModuleType, tmp_path: Path
+) -> None:
+    """The repository's file points enrichment at 127.0.0.1: in a pod, the pod itself."""
+    text = one(SQLITE, "ConfigMap", f"{FULLNAME}-config")["data"]["runbook-router.yaml"]
+    assert "127.0.0.1" not in text
+    assert "localhost" not in text
+    assert "Enrichment is disabled in the Helm chart" in text
+    (tmp_path / "runbook-router.yaml").write_text(text)
+    chart = load_config(tmp_path / "runbook-router.yaml")
+    assert chart.enrichment.prometheus_url is None
+    assert chart.enrichment.grafana_url is None
+    assert chart.enrichment.alertmanager_url is None
+    assert chart.enrichment.logs_url is None
+    assert chart.enrichment.targets == {}
+    # Everything else is the repository's configuration.
+    shipped = load_config(ROOT / "config" / "runbook-router.yaml")
+    assert "127.0.0.1" in (shipped.enrichment.prometheus_url or "")  # `make run` on a laptop
+    assert chart.model_dump(exclude={"enrichment"}) == shipped.model_dump(exclude={"enrichment"})
+    assert (chart.enrichment.timeout, chart.enrichment.budget) == (
+        shipped.enrichment.timeout,
+        shipped.enrichment.budget,
+    )
+    # The chart's values set the URLs.
+    urls = {"prometheusUrl": "http://prometheus-operated.monitoring.svc:9090"}
+    env = env_of(container(with_values(SQLITE, enrichment=urls)))
+    assert env["RUNBOOK_ROUTER_PROMETHEUS_URL"]["value"] == urls["prometheusUrl"]
+    assert "RUNBOOK_ROUTER_PROMETHEUS_URL" not in env_of(container(SQLITE))
+
+
+def test_the_image_baked_config_is_the_charts_copy() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copy = "COPY helm/runbook-router/files/config/runbook-router.yaml ./config/runbook-router.yaml"
+    assert copy in dockerfile
+    assert dockerfile.index(copy) > dockerfile.index("COPY config ./config")
+    allowed = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "!helm/runbook-router/files/config/runbook-router.yaml" in allowed
+
+
+# --- the image -----------------------------------------------------------------------------
+
+
+def test_install_without_an_image_repository_says_how_to_get_one(engine: ModuleType) -> None:
+    with engine.Chart.load(CHART) as chart, pytest.raises(engine.HelmError) as raised:
+        chart.render({}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    message = str(raised.value)
+    assert "image.repository is required: no public image exists" in message
+    assert "make push IMAGE=<registry>/runbook-router:<version>" in message
+    assert "--set image.repository=" in message
+    # `helm lint` on the chart alone still passes (it reports missing required values only).
+    assert engine.lint(CHART, {})["errors"] == []
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ({}, f"{REPOSITORY}:{{version}}"),
+        ({"tag": "1.2.3"}, f"{REPOSITORY}:1.2.3"),
+        ({"digest": "sha256:" + "a" * 64}, f"{REPOSITORY}@sha256:{'a' * 64}"),
+    ],
+)
+def test_every_pod_runs_the_pushed_image(
+    engine: ModuleType, image: dict[str, str], expected: str
+) -> None:
+    values = with_values(POSTGRES, image={"repository": REPOSITORY, **image})
+    version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    want = expected.format(version=version)
+    job = one(values, "Job")["spec"]["template"]["spec"]["containers"][0]
+    assert container(values)["image"] == want
+    assert job["image"] == want
+    init = with_values(values, migrations={"mode": "initContainer"})
+    assert pod_spec(init)["initContainers"][0]["image"] == want
 
 
 # --- Service, Ingress, ServiceMonitor, PrometheusRule, dashboards ---------------------------

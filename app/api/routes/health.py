@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import ServicesDep
+from app.storage import readiness as storage_readiness
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +22,7 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready when the database answers and the catalog is loaded."""
+    """Ready when the database answers with the current schema and the catalog is loaded."""
 
     def ping() -> str | None:
         try:
@@ -32,11 +33,14 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         return None
 
     db_error = await run_in_threadpool(ping)
+    schema_ok, schema = await run_in_threadpool(storage_readiness, services.db)
     checks = {
         "database": "ok" if db_error is None else f"unavailable: {db_error}",
+        "schema": schema,
         "catalog": f"ok: {len(services.catalog.runbooks)} runbooks",
     }
+    ready = db_error is None and schema_ok
     return JSONResponse(
-        {"status": "ok" if db_error is None else "unavailable", "checks": checks},
-        status_code=200 if db_error is None else 503,
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
     )

@@ -34,11 +34,13 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* No image of Runbook Router is published: image.repository names the one you pushed. */}}
 {{- define "runbook-router.image" -}}
+{{- $repository := required "image.repository is required: no public image exists. Build and push one from the repository (make push IMAGE=<registry>/runbook-router:<version>, see README.md, Kubernetes), then install with --set image.repository=<registry>/runbook-router" .Values.image.repository }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- printf "%s:%s" $repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 {{- end }}
 
