@@ -21,7 +21,7 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready when the database answers and the catalog is loaded."""
+    """Ready when the database answers, the catalog is loaded and the worker is not stalled."""
 
     def ping() -> str | None:
         try:
@@ -32,11 +32,14 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         return None
 
     db_error = await run_in_threadpool(ping)
+    worker_problem = services.worker.liveness.problem()
     checks = {
         "database": "ok" if db_error is None else f"unavailable: {db_error}",
         "catalog": f"ok: {len(services.catalog.runbooks)} runbooks",
+        "worker": services.worker.liveness.describe(),
     }
+    ready = db_error is None and worker_problem is None
     return JSONResponse(
-        {"status": "ok" if db_error is None else "unavailable", "checks": checks},
-        status_code=200 if db_error is None else 503,
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
     )

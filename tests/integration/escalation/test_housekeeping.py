@@ -43,9 +43,11 @@ async def test_retention_keeps_alerts_of_open_incidents_and_prunes_the_rest(
 
     report = await worker.run_once(t0 + timedelta(days=6))  # the first run prunes
     assert (report.pruned_alerts, report.pruned_deliveries) == (0, 0)
-    assert await worker.housekeep(t0 + timedelta(days=29)) == (0, 4)
+    pruned = await worker.housekeep(t0 + timedelta(days=29))
+    assert (pruned.alerts, pruned.deliveries) == (0, 4)
     assert await deliveries(client) == 0
-    assert await worker.housekeep(t0 + timedelta(days=31)) == (1, 0)
+    pruned = await worker.housekeep(t0 + timedelta(days=31))
+    assert (pruned.alerts, pruned.deliveries) == (1, 0)
     assert (await detail(client, resolved))["alerts"] == []
     assert len((await detail(client, still_open))["alerts"]) == 1
     assert len((await detail(client, by_hand))["alerts"]) == 1
