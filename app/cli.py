@@ -22,6 +22,7 @@ from app.config import load_config
 from app.db import Database, make_engine
 from app.durations import format_duration, parse_duration
 from app.errors import ConfigError, DomainError
+from app.escalation.checks import channel_errors
 from app.escalation.checks import warnings as escalation_warnings
 from app.logging import configure_logging
 from app.main import create_app
@@ -63,7 +64,9 @@ def check(
         problems.append(error.message)
     try:
         loaded = load_config(config or settings.config)
-        out.print("config: ok")
+        channels = channel_errors(loaded, os.environ, source=config or settings.config)
+        problems.extend(channels)
+        out.print("config: ok" if not channels else "config: unusable channel URLs")
     except ConfigError as error:
         problems.append(error.message)
     if catalog is not None and loaded is not None:

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from app.cli import cli
 from app.config import load_config
 from app.escalation.channels import SmtpSender, url_problem
 from app.escalation.checks import channel_errors
 from app.escalation.config import EmailChannel
 from app.escalation.outbox import Outgoing
+from tests.conftest import ROOT
 
 MAIL = EmailChannel(type="email", to=["lead@example.test"], smtp_host="127.0.0.1")
 
@@ -96,3 +99,16 @@ def test_check_names_the_file_the_channel_and_the_variable(tmp_path: Path) -> No
     assert "Invalid port: 'abc'" in error
     assert "127.0.0.1" not in error  # the URL is a secret; only what is wrong is shown
     assert channel_errors(config, {}, source=path) == []  # unset: disabled, not an error
+
+
+def test_runbook_router_check_reports_the_file_and_the_channel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = ROOT / "config" / "runbook-router.yaml"
+    args = ["check", "--catalog-dir", str(ROOT / "runbook_templates"), "--config", str(config)]
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "http://127.0.0.1:abc/slack")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert f"{config}: channel 'team-chat': SLACK_WEBHOOK_URL does not parse" in result.output
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/x")
+    assert CliRunner().invoke(cli, args).exit_code == 0
