@@ -60,11 +60,13 @@ def _steps(policy: Policy) -> list[tuple[str, Step]]:
 
 
 def unreachable_steps(config: AppConfig, disabled: Mapping[str, str]) -> list[str]:
-    """Each policy step whose channels are all disabled, with why (one line apiece)."""
+    """Each policy step whose channels are all disabled: ``<policy> <step>: <channel> — why``."""
     found = []
     for name, policy in sorted(config.escalation.items()):
         for label, step in _steps(policy):
             if all(channel in disabled for channel in step.notify):
-                why = "; ".join(f"{c} {disabled[c]}" for c in step.notify)
-                found.append(f"policy {name!r} {label} reaches nobody: {why}")
+                why = ", ".join(
+                    f"{c} — {disabled[c].removeprefix('disabled: ')}" for c in step.notify
+                )
+                found.append(f"{name} {label}: {why}")
     return found
