@@ -8,13 +8,14 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import load_config
-from app.escalation.channels import SmtpSender, url_problem
+from app.escalation.channels import DeliveryError, HttpSender, SmtpSender, url_problem
 from app.escalation.checks import channel_errors
 from app.escalation.config import EmailChannel
 from app.escalation.outbox import Outgoing
@@ -112,3 +113,15 @@ def test_runbook_router_check_reports_the_file_and_the_channel(
     assert f"{config}: channel 'team-chat': SLACK_WEBHOOK_URL does not parse" in result.output
     monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/x")
     assert CliRunner().invoke(cli, args).exit_code == 0
+
+
+@pytest.mark.anyio
+async def test_an_invalid_url_at_send_time_fails_the_message_without_retry() -> None:
+    url = "http://127.0.0.1:abc/secret-token"  # start-up refuses it; a sender still copes
+    async with httpx.AsyncClient() as client:
+        sender = HttpSender(url, client, timedelta(seconds=1), slack=True)
+        with pytest.raises(DeliveryError) as failed:
+            await sender.send(outgoing("Incident #1 opened: x"))
+    assert failed.value.retryable is False
+    assert failed.value.reason.startswith("InvalidURL: ")
+    assert "secret-token" not in failed.value.reason
