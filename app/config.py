@@ -29,8 +29,18 @@ class Windows(_Strict):
 
 
 class Retention(_Strict):
-    alerts: Duration = timedelta(days=400)
+    """How long rows are kept (pruned hourly; ``app.escalation.housekeeping`` lists which)."""
+
+    alerts: Duration = timedelta(days=400)  # and the timeline rows that list them
     deliveries: Duration = timedelta(days=30)
+    notifications: Duration = timedelta(days=90)  # outbox rows and their attempts
+
+    @model_validator(mode="after")
+    def _at_least_an_hour(self) -> Retention:
+        for name, period in self:
+            if period < timedelta(hours=1):
+                raise ValueError(f"retention.{name} must be at least 1h")
+        return self
 
 
 class Worker(_Strict):

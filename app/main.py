@@ -108,12 +108,13 @@ def build_services(
             config=config,
             catalog=catalog,
             renderer=renderer,
-            counter=instruments.notifications,
+            instruments=instruments,
             deliveries=deliveries,
             http=http,
             public_url=settings.base_url,
             clock=clock,
             environ=os.environ,
+            config_path=settings.config,
         ),
     )
 

@@ -20,6 +20,7 @@ from app.checks.rules import check_rules
 from app.classification.catalog import load_catalog
 from app.config import AppConfig, load_config
 from app.errors import ConfigError
+from app.escalation.checks import channel_errors
 from app.escalation.checks import warnings as escalation_warnings
 from app.settings import Settings
 
@@ -64,7 +65,9 @@ def _check_config(paths: Paths, report: Report) -> AppConfig | None:
     except ConfigError as err:
         report.problems += err.message.splitlines()
         return None
-    report.notes.append("config: ok")
+    channels = channel_errors(config, os.environ, source=paths.config)
+    report.problems += channels
+    report.notes.append("config: ok" if not channels else "config: unusable channel URLs")
     return config
 
 

@@ -3,12 +3,18 @@
 Every attempt carries the message's ``Idempotency-Key`` (e-mail: as ``Message-ID`` too), so
 a receiver can drop a retry it already processed. URLs and credentials come from environment
 variables named in the config; a channel whose variable is unset is disabled with a
-warning, never a crash. URLs are never logged (incoming-webhook URLs are secrets).
+warning, never a crash, while one whose variable holds no usable http(s) URL is a
+configuration error (``url_problem``; refused at start-up and by ``runbook-router check``).
+URLs are never logged (incoming-webhook URLs are secrets).
+
+Header values of e-mail are sanitised (control characters, line breaks included, become
+spaces; ``email.policy`` folds long ones), so an incident title never breaks composing.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -17,7 +23,6 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -28,6 +33,27 @@ from app.escalation.outbox import Outgoing
 log = logging.getLogger(__name__)
 
 _RETRYABLE_HTTP = {408, 425, 429}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def header_value(text: str) -> str:
+    """One line for an e-mail header: runs of control characters become one space."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable for a webhook (without repeating it: it is a secret)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as err:
+        return f"does not parse as a URL ({err})"
+    if parsed.scheme not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not parsed.host:
+        return "has no host"
+    if parsed.port is not None and not 0 < parsed.port < 65536:  # httpx accepts 99999
+        return f"has an invalid port ({parsed.port})"
+    return None
 
 
 class DeliveryError(Exception):
@@ -64,14 +90,19 @@ class HttpSender:
         except httpx.TimeoutException as err:
             raise DeliveryError(f"timed out ({type(err).__name__})", retryable=True) from err
         except httpx.HTTPError as err:
-            reason = f"{type(err).__name__}: {err}".replace(self.url, "<url>").rstrip(": ")
-            raise DeliveryError(reason, retryable=True) from err
+            raise DeliveryError(self.redact(err), retryable=True) from err
+        except httpx.InvalidURL as err:  # not an HTTPError; start-up refuses most of these
+            raise DeliveryError(self.redact(err), retryable=False) from err
         if response.is_success:
             return
         status = response.status_code
         detail = response.text[:200].replace(self.url, "<url>").strip()
         retryable = status >= 500 or status in _RETRYABLE_HTTP
         raise DeliveryError(f"HTTP {status}: {detail}".rstrip(": "), retryable=retryable)
+
+    def redact(self, err: BaseException) -> str:
+        """``Type: message`` with the URL (a secret) replaced by ``<url>``."""
+        return f"{type(err).__name__}: {err}".replace(self.url, "<url>").rstrip(": ")
 
 
 def _slack_escape(text: str) -> str:
@@ -114,12 +145,16 @@ class SmtpSender:
 
     def compose(self, message: Outgoing) -> EmailMessage:
         email = EmailMessage()
-        email["From"] = self.config.sender
-        email["To"] = ", ".join(self.config.to)
-        email["Subject"] = message.subject
-        email["Date"] = formatdate(usegmt=True)
-        email["Message-ID"] = f"<{message.key}@runbook-router>"
-        email["Idempotency-Key"] = message.key
+        headers = {
+            "From": self.config.sender,
+            "To": ", ".join(self.config.to),
+            "Subject": message.subject,
+            "Date": formatdate(usegmt=True),
+            "Message-ID": f"<{message.key}@runbook-router>",
+            "Idempotency-Key": message.key,
+        }
+        for name, value in headers.items():
+            email[name] = header_value(value)
         email.set_content(message.text + "\n")
         return email
 
@@ -149,7 +184,10 @@ class ChannelSet:
 
 
 def disabled_reason(config: Channel, environ: Mapping[str, str]) -> str | None:
-    """Why the channel cannot send (an unset variable, a non-HTTP URL), or None."""
+    """Why the channel cannot send (an unset variable), or None.
+
+    A variable that is set but holds no usable URL is not a reason to disable: it is a
+    configuration error (``url_problem``), refused before any sender is built."""
     if isinstance(config, EmailChannel):
         for name in (config.username_env, config.password_env):
             if name and not environ.get(name):
@@ -158,8 +196,6 @@ def disabled_reason(config: Channel, environ: Mapping[str, str]) -> str | None:
     url = environ.get(config.url_env, "").strip()
     if not url:
         return f"disabled: environment variable {config.url_env} is unset"
-    if urlsplit(url).scheme not in ("http", "https"):
-        return f"disabled: {config.url_env} does not hold an http(s) URL"
     return None
 
 

@@ -21,7 +21,7 @@ from app.config import AppConfig
 from app.durations import format_duration
 from app.escalation import outbox, policy
 from app.escalation.config import NotifyEvent, Policy
-from app.escalation.messages import IncidentView, Kind, compose
+from app.escalation.messages import IncidentView, Kind, Message, compose
 from app.escalation.models import Escalation, EscalationEvent, Signal
 from app.incidents.models import Incident, IncidentStatus
 from app.incidents.schemas import IncidentOut
@@ -89,7 +89,38 @@ def _clocks(session: Session, ids: set[int]) -> dict[int, Escalation]:
         return {e.incident_id: e for e in session.exec(query)}
 
 
-def route_events(session: Session, ctx: Context, *, now: datetime, limit: int) -> tuple[int, int]:
+def _queue(
+    session: Session,
+    ctx: Context,
+    *,
+    incident_id: int,
+    channels: list[str],
+    message: Message,
+    now: datetime,
+    skipped: Counter[str],
+) -> dict[str, str]:
+    """Queue ``message`` for each channel; return the disabled ones (kept as skipped) and why,
+    counting them in ``skipped`` (the caller adds them to the metric once committed)."""
+    missed = {}
+    for channel in channels:
+        reason = ctx.disabled.get(channel)
+        outbox.enqueue(
+            session,
+            incident_id=incident_id,
+            channel=channel,
+            message=message,
+            now=now,
+            disabled=reason,
+        )
+        if reason is not None:
+            missed[channel] = reason.removeprefix("disabled: ")
+            skipped[channel] += 1
+    return missed
+
+
+def route_events(
+    session: Session, ctx: Context, *, now: datetime, limit: int, skipped: Counter[str]
+) -> tuple[int, int]:
     """Handle up to ``limit`` queued incident changes; return (claimed, handled)."""
     query = (
         select(EscalationEvent)
@@ -103,7 +134,7 @@ def route_events(session: Session, ctx: Context, *, now: datetime, limit: int) -
     for event in events:
         incident = incidents.get(event.incident_id)
         if incident is not None:
-            _route(session, ctx, event, incident, clocks.get(event.incident_id), now)
+            _route(session, ctx, event, incident, clocks.get(event.incident_id), now, skipped)
         session.delete(event)
     return len(events), len(events)
 
@@ -115,6 +146,7 @@ def _route(
     incident: Incident,
     row: Escalation | None,
     now: datetime,
+    skipped: Counter[str],
 ) -> None:
     assert incident.id is not None
     signal = Signal(event.event)
@@ -133,15 +165,15 @@ def _route(
     message = compose(
         kind, ctx.view(incident), reopened=signal is Signal.REOPENED, actor=event.actor
     )
-    for channel in channels:
-        outbox.enqueue(
-            session,
-            incident_id=incident.id,
-            channel=channel,
-            message=message,
-            now=now,
-            disabled=ctx.disabled.get(channel),
-        )
+    _queue(
+        session,
+        ctx,
+        incident_id=incident.id,
+        channels=list(channels),
+        message=message,
+        now=now,
+        skipped=skipped,
+    )
 
 
 def _draft_postmortem(session: Session, ctx: Context, incident: Incident, at: datetime) -> None:
@@ -158,7 +190,9 @@ def _draft_postmortem(session: Session, ctx: Context, incident: Incident, at: da
     )
 
 
-def escalate_due(session: Session, ctx: Context, *, now: datetime, limit: int) -> tuple[int, int]:
+def escalate_due(
+    session: Session, ctx: Context, *, now: datetime, limit: int, skipped: Counter[str]
+) -> tuple[int, int]:
     """Send every due level of up to ``limit`` escalations; return (claimed, levels sent)."""
     query = (
         select(Escalation)
@@ -181,7 +215,7 @@ def escalate_due(session: Session, ctx: Context, *, now: datetime, limit: int) -
                 continue
             levels = policy.due(found, started_at=row.started_at, sent=row.sent, now=now)
             for level in levels:
-                _send_level(session, ctx, incident, level, row.started_at, now)
+                _send_level(session, ctx, incident, level, (row.started_at, now), skipped)
                 counts[(incident.runbook_class, str(level.level))] += 1
             row.sent += len(levels)
             row.next_at = policy.next_at(found, started_at=row.started_at, sent=row.sent)
@@ -196,22 +230,23 @@ def _send_level(
     ctx: Context,
     incident: Incident,
     level: policy.Level,
-    started_at: datetime,
-    now: datetime,
+    times: tuple[datetime, datetime],  # (escalation started, now)
+    skipped: Counter[str],
 ) -> None:
     assert incident.id is not None
+    started_at, now = times
     # Each reopen restarts escalation, so a flapped incident's current run began at a reopen.
     reopened = incident.flap_count > 0
     message = compose(Kind.ESCALATION, ctx.view(incident), level=level, reopened=reopened)
-    for channel in level.channels:
-        outbox.enqueue(
-            session,
-            incident_id=incident.id,
-            channel=channel,
-            message=message,
-            now=now,
-            disabled=ctx.disabled.get(channel),
-        )
+    missed = _queue(
+        session,
+        ctx,
+        incident_id=incident.id,
+        channels=list(level.channels),
+        message=message,
+        now=now,
+        skipped=skipped,
+    )
     record(
         session,
         incident_id=incident.id,
@@ -223,6 +258,7 @@ def _send_level(
         cycle=level.cycle,
         final=level.final,
         channels=list(level.channels),
+        skipped=missed,  # channel -> why it was not notified
         after=format_duration(level.offset),
         due_at=(started_at + level.offset).isoformat(),
     )
@@ -235,5 +271,6 @@ def _send_level(
             "cycle": level.cycle,
             "rule": level.rule,
             "channels": list(level.channels),
+            "skipped": missed,
         },
     )

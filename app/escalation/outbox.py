@@ -152,6 +152,15 @@ def paged_channels(session: Session, *, incident_id: int) -> set[str]:
     return set(session.exec(query.distinct()).all())
 
 
+def skipped_channels(session: Session, *, incident_id: int) -> dict[str, str]:
+    """Channels some message of this incident was skipped for, and why."""
+    query = select(Notification.channel, Notification.last_error).where(
+        Notification.incident_id == incident_id, Notification.state == State.SKIPPED
+    )
+    rows = session.exec(query.distinct()).all()
+    return {channel: reason.removeprefix("disabled: ") for channel, reason in sorted(rows)}
+
+
 def list_page(
     session: Session, *, incident_id: int | None, limit: int, before_id: int | None
 ) -> tuple[list[Notification], int | None]:

@@ -5,40 +5,47 @@ Each run (``run_once(now)``; tests call it directly with a fake clock):
 1. queued incident changes -> notifications and post-mortem drafts  (``dispatch``)
 2. due escalation levels   -> notifications, timeline events, KPIs   (``dispatch``)
 3. due outbox rows         -> channels, with bounded retries          (``outbox``, ``channels``)
-4. hourly retention of alerts and of the webhook delivery log
+4. hourly retention                                                 (``housekeeping``)
 
 Nothing is kept in memory between runs: what is due is computed from the database, so a
 restart resumes where the last committed run stopped, and replicas on PostgreSQL share the
 work through ``FOR UPDATE SKIP LOCKED``. Blocking database work runs in threads.
+
+Failures stay small: any exception while composing or sending one message fails that
+message (recorded with its reason, retried with backoff, then given up); any exception in a
+cycle is logged with its traceback, counted (``runbook_worker_errors_total``) and followed by
+a pause that doubles per consecutive failure (capped), after which the loop carries on.
+``liveness`` tells readiness when no cycle has completed for too long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from pathlib import Path
 
 import anyio
 import httpx
-from prometheus_client import Counter
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.alerts.deliveries import DeliveryLog
-from app.alerts.retention import prune_alerts
 from app.classification.catalog import Catalog
 from app.config import AppConfig
 from app.db import Database
-from app.errors import DomainError
+from app.errors import ConfigError
 from app.escalation import checks, dispatch, outbox
-from app.escalation.channels import DeliveryError, build_channels
+from app.escalation.channels import DeliveryError, HttpSender, build_channels
 from app.escalation.dispatch import Context
+from app.escalation.housekeeping import Pruned, housekeep
+from app.escalation.liveness import Liveness, Streak
 from app.escalation.models import NotificationState
 from app.escalation.outbox import Outcome, Outgoing
+from app.metrics.instruments import NOTIFICATION_OUTCOMES, Instruments
 from app.runbooks.renderer import Renderer
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,7 @@ PRUNE_EVERY = timedelta(hours=1)
 BATCH = 10
 BACKLOG_PAUSE = 2.0
 SEND_BATCH = 20
+MAX_ERROR_PAUSE = 60.0  # seconds; the pause after a failed cycle doubles up to this
 Step = Callable[..., tuple[int, int]]
 
 
@@ -60,8 +68,15 @@ class RunReport:
     escalations: int = 0  # levels sent
     sent: int = 0
     failed: int = 0  # failed attempts
-    pruned_alerts: int = 0
-    pruned_deliveries: int = 0
+    pruned: Pruned | None = None  # when retention ran
+
+    @property
+    def pruned_alerts(self) -> int:
+        return self.pruned.alerts if self.pruned else 0
+
+    @property
+    def pruned_deliveries(self) -> int:
+        return self.pruned.deliveries if self.pruned else 0
 
 
 class Worker:
@@ -74,14 +89,20 @@ class Worker:
         config: AppConfig,
         catalog: Catalog,
         renderer: Renderer,
-        counter: Counter,
+        instruments: Instruments,
         deliveries: DeliveryLog,
         http: httpx.AsyncClient,
         public_url: str,
         clock: Callable[[], datetime],
         environ: Mapping[str, str],
+        config_path: Path,
     ) -> None:
-        self._db, self._deliveries, self._clock, self._counter = db, deliveries, clock, counter
+        """Refuse (``ConfigError``) a channel variable that holds no usable URL."""
+        errors = checks.channel_errors(config, environ, source=config_path)
+        if errors:
+            raise ConfigError("; ".join(errors))
+        self._db, self._deliveries, self._clock = db, deliveries, clock
+        self._counter, self._instruments = instruments.notifications, instruments
         self._config = config
         self.channels = build_channels(
             config.channels, environ=environ, client=http, timeout=config.notifications.timeout
@@ -90,9 +111,13 @@ class Worker:
         for problem in checks.warnings(config, catalog, environ):
             if not problem.startswith("channel "):  # build_channels warned about those
                 log.warning("escalation problem", extra={"problem": problem})
+        self.unreachable = checks.unreachable_steps(config, self.channels.disabled)
+        for problem in self.unreachable:
+            log.warning("escalation step reaches nobody", extra={"problem": problem})
         for channel in config.channels:
-            for outcome in ("sent", "failed"):
-                counter.labels(channel, outcome)
+            for outcome in NOTIFICATION_OUTCOMES:
+                self._counter.labels(channel, outcome)
+        self.liveness = Liveness(config.worker.interval, config.notifications.timeout)
         self._task: asyncio.Task[None] | None = None
         self._last_prune: datetime | None = None
 
@@ -102,7 +127,19 @@ class Worker:
         return max(self._config.notifications.timeout * 6, timedelta(seconds=60))
 
     async def start(self) -> None:
+        self.liveness.start()
+        self._instruments.worker_last_cycle.set(self._clock().timestamp())
         self._task = asyncio.create_task(self._loop(), name="escalation-worker")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """Only ``stop()`` should end the task; anything else is reported by readiness."""
+        if task.cancelled():
+            self.liveness.stopped = "cancelled"
+            return
+        error = task.exception()
+        self.liveness.stopped = f"ended: {type(error).__name__ if error else 'returned'}"
+        log.critical("escalation worker ended", exc_info=error)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -117,23 +154,16 @@ class Worker:
         report.events, report.escalations = await self.advance(now)
         report.sent, report.failed = await self.deliver(now)
         if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
-            report.pruned_alerts, report.pruned_deliveries = await self.housekeep(now)
+            report.pruned = await self.housekeep(now)
         return report
 
-    async def housekeep(self, now: datetime) -> tuple[int, int]:
-        """Retention: alerts of resolved incidents, and the webhook delivery log."""
-        retention = self._config.retention
-        await anyio.to_thread.run_sync(self._deliveries.flush)
-        alerts = await anyio.to_thread.run_sync(
-            partial(prune_alerts, self._db, older_than=now - retention.alerts)
-        )
-        deliveries = await anyio.to_thread.run_sync(
-            partial(self._deliveries.prune, older_than=now - retention.deliveries)
+    async def housekeep(self, now: datetime) -> Pruned:
+        """Retention (see ``housekeeping``), at most hourly from ``run_once``."""
+        pruned = await housekeep(
+            db=self._db, deliveries=self._deliveries, retention=self._config.retention, now=now
         )
         self._last_prune = now
-        if alerts or deliveries:
-            log.info("retention pruned rows", extra={"alerts": alerts, "deliveries": deliveries})
-        return alerts, deliveries
+        return pruned
 
     async def advance(self, now: datetime) -> tuple[int, int]:
         """Queue what is due at ``now`` in the outbox; return (events, escalation levels)."""
@@ -148,14 +178,19 @@ class Worker:
         while True:
             started = time.monotonic()
             claimed, done = await anyio.to_thread.run_sync(self._transaction, step, now)
+            self.liveness.progress()
             total += done
             if claimed < BATCH:
                 return total
             await asyncio.sleep((time.monotonic() - started) * BACKLOG_PAUSE)
 
     def _transaction(self, step: Step, now: datetime) -> tuple[int, int]:
+        skipped: collections.Counter[str] = collections.Counter()
         with self._db.write_session() as session:
-            return step(session, self._ctx, now=now, limit=BATCH)
+            result = step(session, self._ctx, now=now, limit=BATCH, skipped=skipped)
+        for channel, n in skipped.items():  # committed: count the messages nobody will get
+            self._counter.labels(channel, "skipped").inc(n)
+        return result
 
     async def deliver(self, now: datetime) -> tuple[int, int]:
         """Send every due outbox row; return (sent, failed attempts)."""
@@ -168,6 +203,7 @@ class Worker:
             groups = await asyncio.gather(*(self._in_order(m) for m in by_channel.values()))
             outcomes = [outcome for group in groups for outcome in group]
             await anyio.to_thread.run_sync(self._record, outcomes, now)
+            self.liveness.progress()
             sent += sum(o.ok for o in outcomes)
             failed += sum(not o.ok for o in outcomes)
             if len(batch) < SEND_BATCH:
@@ -182,6 +218,7 @@ class Worker:
         return [await self._attempt(message) for message in messages]
 
     async def _attempt(self, message: Outgoing) -> Outcome:
+        """Send one message; whatever goes wrong fails this message only."""
         sender = self.channels.senders.get(message.channel)
         try:
             if sender is None:
@@ -189,25 +226,38 @@ class Worker:
                 raise DeliveryError(reason, retryable=False)
             await sender.send(message)
         except DeliveryError as err:
-            self._counter.labels(message.channel, "failed").inc()
-            log.warning(
-                "notification attempt failed",
-                extra={
-                    "channel": message.channel,
-                    "notification_id": message.id,
-                    "key": message.key,
-                    "attempt": message.attempts,
-                    "reason": err.reason,
-                    "retryable": err.retryable,
-                },
-            )
-            return Outcome(message.id, message.channel, message.attempts, err.reason, err.retryable)
+            return self._failed(message, err.reason, retryable=err.retryable)
+        except Exception as err:  # a bug composing or sending: log with traceback, retry
+            reason = f"{type(err).__name__}: {err}"
+            if isinstance(sender, HttpSender):
+                reason = sender.redact(err)
+            return self._failed(message, reason, retryable=True, unexpected=True)
+        finally:
+            self.liveness.progress()
         self._counter.labels(message.channel, "sent").inc()
         log.info(
             "notification sent",
             extra={"channel": message.channel, "notification_id": message.id, "kind": message.kind},
         )
         return Outcome(message.id, message.channel, message.attempts)
+
+    def _failed(
+        self, message: Outgoing, reason: str, *, retryable: bool, unexpected: bool = False
+    ) -> Outcome:
+        self._counter.labels(message.channel, "failed").inc()
+        log.warning(
+            "notification attempt failed",
+            exc_info=unexpected,
+            extra={
+                "channel": message.channel,
+                "notification_id": message.id,
+                "key": message.key,
+                "attempt": message.attempts,
+                "reason": reason,
+                "retryable": retryable,
+            },
+        )
+        return Outcome(message.id, message.channel, message.attempts, reason, retryable)
 
     def _record(self, outcomes: list[Outcome], now: datetime) -> None:
         policy = self._config.notifications
@@ -226,19 +276,36 @@ class Worker:
                     )
 
     async def _loop(self) -> None:
-        """Flush the delivery log every second; run every ``worker.interval``."""
+        """Flush the delivery log every second; run every ``worker.interval``; survive errors."""
         interval = max(self._config.worker.interval.total_seconds(), 0.05)
-        tick = min(FLUSH_EVERY.total_seconds(), interval)
+        streak = Streak(base=min(FLUSH_EVERY.total_seconds(), interval), cap=MAX_ERROR_PAUSE)
         next_run = time.monotonic() + interval
         while True:
-            await asyncio.sleep(tick)
-            await anyio.to_thread.run_sync(self._deliveries.flush)
-            if time.monotonic() >= next_run:
-                await self._run_safely()
-                next_run = time.monotonic() + interval
+            await asyncio.sleep(streak.pause)
+            try:
+                await anyio.to_thread.run_sync(self._deliveries.flush)
+                if time.monotonic() >= next_run:
+                    await self._cycle()
+                    next_run = time.monotonic() + interval
+            except Exception as err:  # the loop's boundary: log, count, back off, carry on
+                self._failed_cycle(err, streak)
+                continue
+            if failed := streak.reset():
+                log.info("worker recovered", extra={"failed_cycles": failed})
 
-    async def _run_safely(self) -> None:
-        try:
-            await self.run_once(self._clock())
-        except (SQLAlchemyError, DomainError, OSError):
-            log.warning("worker run failed; retrying at the next interval", exc_info=True)
+    async def _cycle(self) -> None:
+        now = self._clock()
+        await self.run_once(now)
+        self.liveness.cycle_done()
+        self._instruments.worker_last_cycle.set(now.timestamp())
+
+    def _failed_cycle(self, err: Exception, streak: Streak) -> None:
+        """Count the failure; log its traceback once per run of the same error."""
+        self._instruments.worker_errors.inc()
+        error = f"{type(err).__name__}: {err}"[:500]
+        new = streak.failed(error)
+        extra = {"error": error, "failed_cycles": streak.count, "pause_seconds": streak.pause}
+        if new:
+            log.error("worker cycle failed; carrying on after a pause", exc_info=err, extra=extra)
+        else:
+            log.warning("worker cycle failed again", extra=extra)

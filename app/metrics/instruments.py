@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from app import __version__
 
 WEBHOOK_OUTCOMES = ("accepted", "duplicate", "invalid", "unauthorized", "error")
+# sent, failed (an attempt that did not deliver), skipped (queued for a disabled channel)
+NOTIFICATION_OUTCOMES = ("sent", "failed", "skipped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +20,8 @@ class Instruments:
     notifications: Counter
     enrichment_requests: Counter
     build_info: Gauge
+    worker_errors: Counter
+    worker_last_cycle: Gauge
 
 
 def create_instruments(registry: CollectorRegistry) -> Instruments:
@@ -51,10 +55,20 @@ def create_instruments(registry: CollectorRegistry) -> Instruments:
         ),
         notifications=Counter(
             "runbook_notifications_total",
-            "Notifications sent by channel and outcome.",
+            "Notification attempts by channel and outcome (sent, failed, skipped).",
             ["channel", "outcome"],
             registry=registry,
         ),
         enrichment_requests=enrichment,
         build_info=build_info,
+        worker_errors=Counter(
+            "runbook_worker_errors_total",
+            "Background worker cycles that failed with an error (logged with a traceback).",
+            registry=registry,
+        ),
+        worker_last_cycle=Gauge(
+            "runbook_worker_last_cycle_timestamp_seconds",
+            "When the background worker last completed a cycle (its start time before).",
+            registry=registry,
+        ),
     )

@@ -11,6 +11,7 @@ from app.api.deps import PrincipalDep, ServicesDep
 from app.auth.permissions import may_act
 from app.auth.principals import Principal
 from app.durations import parse_duration
+from app.escalation import outbox
 from app.incidents import service as incidents
 from app.incidents.models import Incident, IncidentStatus
 from app.metrics import kpis as kpi_report
@@ -82,6 +83,7 @@ async def board(
             "teams": sorted(
                 {r.meta.team for r in services.catalog.runbooks.values() if r.meta.team}
             ),
+            "unreachable": services.worker.unreachable,  # policy steps that reach nobody
             "filters": {
                 "status": status.value if status else "",
                 "class": runbook_class or "",
@@ -164,9 +166,12 @@ async def incident_page(
         timezone=viewer_timezone(request, services, principal),
     )
 
-    def timeline() -> list[object]:
+    def timeline() -> dict[str, object]:
         with services.db.session() as session:
-            return list(incidents.timeline_of(session, incident_id=incident_id))
+            return {
+                "timeline": list(incidents.timeline_of(session, incident_id=incident_id)),
+                "skipped": outbox.skipped_channels(session, incident_id=incident_id),
+            }
 
     incident = rendered.context.incident
     assert incident is not None
@@ -180,7 +185,7 @@ async def incident_page(
             "runbook": rendered.context.runbook,
             "rendered": rendered,
             "vars": rendered.context.template_vars(),
-            "timeline": await run_in_threadpool(timeline),
+            **await run_in_threadpool(timeline),
             **await run_in_threadpool(incident_followups, services, incident_id),
         },
     )

@@ -37,7 +37,13 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def kpi_only(samples: Samples) -> Samples:
     """The database-backed series (process series differ between replicas by design)."""
-    process = ("runbook_webhook", "runbook_notifications", "runbook_enrichment", "runbook_build")
+    process = (
+        "runbook_webhook",
+        "runbook_notifications",
+        "runbook_enrichment",
+        "runbook_build",
+        "runbook_worker",
+    )
     return {
         k: v
         for k, v in samples.items()

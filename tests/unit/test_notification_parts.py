@@ -74,7 +74,9 @@ def test_slack_text_escapes_the_title_and_links_runbook_and_ack() -> None:
     [
         (WebhookChannel(type="webhook", url_env="U"), {}, "U is unset"),
         (WebhookChannel(type="webhook", url_env="U"), {"U": " "}, "U is unset"),
-        (SlackChannel(type="slack", url_env="U"), {"U": "file:///etc/passwd"}, "http(s) URL"),
+        # A set variable that holds no http(s) URL is a configuration error, not "disabled":
+        # tests/unit/test_channel_safety.py.
+        (SlackChannel(type="slack", url_env="U"), {"U": "file:///etc/passwd"}, None),
         (SlackChannel(type="slack", url_env="U"), {"U": "https://hooks.example/x"}, None),
         (
             EmailChannel(type="email", to=["a@b.c"], smtp_host="h", password_env="P"),

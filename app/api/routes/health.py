@@ -22,7 +22,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready when the database answers with the current schema and the catalog is loaded."""
+    """Ready when the database answers with the current schema, the catalog is loaded and the
+    worker is not stalled."""
 
     def ping() -> str | None:
         try:
@@ -34,12 +35,14 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
     db_error = await run_in_threadpool(ping)
     schema_ok, schema = await run_in_threadpool(storage_readiness, services.db)
+    worker_problem = services.worker.liveness.problem()
     checks = {
         "database": "ok" if db_error is None else f"unavailable: {db_error}",
         "schema": schema,
         "catalog": f"ok: {len(services.catalog.runbooks)} runbooks",
+        "worker": services.worker.liveness.describe(),
     }
-    ready = db_error is None and schema_ok
+    ready = db_error is None and schema_ok and worker_problem is None
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,

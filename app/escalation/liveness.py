@@ -1,0 +1,102 @@
+"""Is the background worker alive? What readiness and the last-cycle gauge read.
+
+The worker marks the end of every cycle, and progress inside a long one (each transaction,
+each send), on a monotonic clock. It is *stalled* when nothing has moved for
+``3 * worker.interval`` plus ``notifications.timeout`` (one send may take that long without
+being stuck), or when its task has ended. Readiness then fails, saying so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from app.durations import format_duration
+
+CYCLES = 3  # cycles that may pass without one completing
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+
+
+def _every(interval: timedelta) -> str:
+    if interval >= timedelta(seconds=1):
+        return format_duration(interval)
+    return f"{interval.total_seconds() * 1000:.0f}ms"
+
+
+@dataclass(slots=True)
+class Liveness:
+    interval: timedelta
+    grace: timedelta  # the longest a single step (a send) may take
+    monotonic: Callable[[], float] = time.monotonic
+    started: float | None = None
+    last_cycle: float | None = None
+    last_progress: float | None = None
+    stopped: str = field(default="")  # why the task ended, if it did
+
+    @property
+    def limit_seconds(self) -> float:
+        return (self.interval * CYCLES + self.grace).total_seconds()
+
+    def start(self) -> None:
+        self.started = self.last_progress = self.monotonic()
+        self.last_cycle, self.stopped = None, ""
+
+    def progress(self) -> None:
+        self.last_progress = self.monotonic()
+
+    def cycle_done(self) -> None:
+        self.last_cycle = self.last_progress = self.monotonic()
+
+    def problem(self) -> str | None:
+        """Why the worker is not healthy, for ``/readyz``; None when it is (or never ran)."""
+        if self.stopped:
+            return f"stopped: {self.stopped}"
+        if self.started is None or self.last_progress is None:
+            return None  # not started by a lifespan (a test driving run_once by hand)
+        now = self.monotonic()
+        if now - self.last_progress <= self.limit_seconds:
+            return None
+        every = _every(self.interval)
+        if self.last_cycle is None:
+            since = _ago(now - self.started)
+            return f"stalled: no cycle completed in the {since} since start, expected every {every}"
+        return f"stalled: last cycle {_ago(now - self.last_cycle)} ago, expected every {every}"
+
+    def describe(self) -> str:
+        """``ok: last cycle 0s ago`` or the problem."""
+        problem = self.problem()
+        if problem is not None:
+            return problem
+        if self.last_cycle is None:
+            return "ok: starting"
+        return f"ok: last cycle {_ago(self.monotonic() - self.last_cycle)} ago"
+
+
+@dataclass(slots=True)
+class Streak:
+    """Consecutive failed cycles: the pause before the next try, doubling up to ``cap``."""
+
+    base: float  # seconds: the pause when nothing failed
+    cap: float = 60.0
+    count: int = 0
+    last: str = ""
+
+    @property
+    def pause(self) -> float:
+        return min(self.base * 2**self.count, self.cap) if self.count else self.base
+
+    def failed(self, error: str) -> bool:
+        """Count a failure; True when it differs from the previous one (log its traceback)."""
+        self.count += 1
+        new, self.last = error != self.last, error
+        return new
+
+    def reset(self) -> int:
+        """End the streak; return how many cycles it lasted."""
+        count, self.count, self.last = self.count, 0, ""
+        return count
