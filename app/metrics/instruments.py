@@ -11,6 +11,15 @@ from app import __version__
 WEBHOOK_OUTCOMES = ("accepted", "duplicate", "invalid", "unauthorized", "error")
 # sent, failed (an attempt that did not deliver), skipped (queued for a disabled channel)
 NOTIFICATION_OUTCOMES = ("sent", "failed", "skipped")
+# Name prefixes of the series above: each replica reports its own, unlike the KPI series
+# read from the database, which are identical on every replica.
+PROCESS_PREFIXES = (
+    "runbook_webhook_",
+    "runbook_notifications_",
+    "runbook_enrichment_",
+    "runbook_build_info",
+    "runbook_worker_",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from alembic.script import ScriptDirectory
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
+from app.metrics.instruments import PROCESS_PREFIXES
 from app.migrate import _LOCK_ID, alembic_config
 from tests.conftest import (
     INGEST_TOKEN,
@@ -49,12 +50,7 @@ from tests.services import ServerProcess, wait_until
 pytestmark = pytest.mark.e2e
 
 WAIT = 30.0  # seconds for any one condition (server start-up dominates: ~3-8 s here)
-PROCESS_SERIES = (  # per-process series: each replica counts its own requests
-    "runbook_webhook_",
-    "runbook_notifications_",
-    "runbook_enrichment_",
-    "runbook_build_info",
-)
+
 _names = itertools.count(1)
 
 
@@ -129,7 +125,7 @@ def kpi_series(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name.startswith("runbook_") and not sample.name.startswith(PROCESS_SERIES)
+        if sample.name.startswith("runbook_") and not sample.name.startswith(PROCESS_PREFIXES)
     }
 
 

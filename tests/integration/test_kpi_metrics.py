@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.main import create_app
+from app.metrics.instruments import PROCESS_PREFIXES
 from app.settings import Settings
 from tests.conftest import WEBHOOK, FakeClock, admin_headers, ingest_headers
 from tests.factories import alert, payload
@@ -37,13 +38,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def kpi_only(samples: Samples) -> Samples:
     """The database-backed series (process series differ between replicas by design)."""
-    process = (
-        "runbook_webhook",
-        "runbook_notifications",
-        "runbook_enrichment",
-        "runbook_build",
-        "runbook_worker",
-    )
+    process = PROCESS_PREFIXES
     return {
         k: v
         for k, v in samples.items()
