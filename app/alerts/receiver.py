@@ -18,8 +18,9 @@ import anyio
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
 
+from app.alerts.limits import Bounds
 from app.alerts.repeats import Remembered
-from app.alerts.schemas import Bounds, WebhookPayload, decode_payload
+from app.alerts.schemas import WebhookPayload, decode_payload
 from app.alerts.service import IngestResult, Job, stored_unchanged
 from app.auth.tokens import credential
 from app.errors import (

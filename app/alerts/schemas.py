@@ -7,102 +7,66 @@ What is accepted, besides the shape (each refusal is a 422 naming the field):
 
 * ``startsAt`` from 1970-01-01T00:00:00Z to one year after the server's clock (a sender's
   clock may be ahead; year 9999 or the zero time is not a start).
-* ``endsAt`` the zero time ``0001-01-01T00:00:00Z`` (not ended), or from ``startsAt`` to one
-  year after the server's clock. A firing alert's ``endsAt`` (Alertmanager's guess, now +
-  ``resolve_timeout``) is stored as sent and never used: only a resolved alert's ``endsAt``
-  resolves an incident and counts in the KPIs.
+* ``endsAt`` the zero time ``0001-01-01T00:00:00Z`` (not ended; any time in year 1 is read
+  so), or from ``startsAt`` to one year after the server's clock. A firing alert's ``endsAt``
+  (Alertmanager's guess, now + ``resolve_timeout``) is stored as sent and never used: only a
+  resolved alert's ``endsAt`` resolves an incident and counts in the KPIs.
 * No NUL character in any string or key (PostgreSQL cannot store it, SQLite could: both
   refuse it alike), and no control character in a label or annotation name. Newlines and tabs
   in values (a ``description``) are kept.
 * Each label or annotation, name and value, at most ``MAX_LABEL_BYTES`` bytes of UTF-8; all of
   one alert's labels and annotations together at most ``Bounds.max_alert_bytes``
   (``RUNBOOK_ROUTER_MAX_ALERT_BYTES``, default 64 KiB).
+
+The limits themselves are in ``app.alerts.limits``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import orjson
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.alerts.limits import (
+    EARLIEST,
+    MAX_LABEL_BYTES,
+    SIZE_HINT,
+    TIME_HINT,
+    Bounds,
+    size_problem,
+    time_problem,
+    utf8_size,
+)
 from app.alerts.models import AlertStatus
 from app.errors import PayloadError
 
-ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)  # Alertmanager's endsAt of an alert not yet ended
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-AHEAD = timedelta(days=365)  # how far a time may be after the server's clock
-MAX_LABEL_BYTES = 16 * 1024
-DEFAULT_MAX_ALERT_BYTES = 64 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NUL_ESCAPE = b"\\u0000"  # the only way JSON can carry a NUL
-
-TIME_HINT = (
-    f"startsAt must lie between {EARLIEST:%Y-%m-%d} and {AHEAD.days} days after this server's "
-    "clock, endsAt between startsAt and the same limit (or 0001-01-01T00:00:00Z while firing); "
-    "check the clock of the Prometheus or client that raised the alert"
-)
-SIZE_HINT = (
-    "shorten the alert's labels and annotations at their source (the alerting rule), or raise "
-    "RUNBOOK_ROUTER_MAX_ALERT_BYTES"
-)
 TEXT_HINT = "remove the character at its source (the alerting rule or the client that sent it)"
 
 
-@dataclass(frozen=True, slots=True)
-class Bounds:
-    """What validation depends on besides the payload: the server's clock and size limits."""
-
-    now: datetime
-    max_alert_bytes: int = DEFAULT_MAX_ALERT_BYTES
-
-    @property
-    def latest(self) -> datetime:
-        return self.now + AHEAD
-
-
-def _bounds(info: ValidationInfo) -> Bounds:
-    if not isinstance(info.context, Bounds):
-        raise TypeError("validate payloads with parse_payload(), which passes the clock")
-    return info.context
-
-
-def _in_range(value: datetime, earliest: datetime, latest: datetime) -> datetime:
-    """``value`` in UTC if ``earliest <= value <= latest``; compared before any conversion."""
+def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamp needs a time zone, as RFC 3339 requires")
-    if value < earliest:
-        raise ValueError(f"{value.isoformat()} is before {earliest.isoformat()}")
-    if value > latest:
-        raise ValueError(f"{value.isoformat()} is after {latest.isoformat()} (now + 365 days)")
-    return value.astimezone(UTC)
-
-
-def _utf8_size(texts: list[str]) -> int:
-    joined = "".join(texts)
-    return len(joined) if joined.isascii() else len(joined.encode())
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as err:  # year 1 or 9999 shifted out of the calendar
+        side = "before 0001-01-01" if value.year == 1 else "after 9999-12-31"
+        raise ValueError(f"{value.isoformat()} is {side} in UTC") from err
 
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
     names = "".join(value)
-    if _CONTROL.search(names):
+    if not names.isprintable() and _CONTROL.search(names):  # isprintable: a fast first look
         bad = next(k for k in value if _CONTROL.search(k))
         raise ValueError(f"the name {bad[:64]!r} holds a control character")
     if (len(names) + sum(map(len, value.values()))) * 4 <= MAX_LABEL_BYTES:
         return value  # even at 4 bytes a character, no single label can be over the limit
     for key, val in value.items():
-        size = _utf8_size([key, val])
+        size = utf8_size([key, val])
         if size > MAX_LABEL_BYTES:
             raise ValueError(
                 f"label {key[:64]!r} takes {size} bytes of UTF-8, over the limit of "
@@ -126,31 +90,15 @@ class WireAlert(BaseModel):
 
     @field_validator("starts_at")
     @classmethod
-    def _start(cls, value: datetime, info: ValidationInfo) -> datetime:
-        return _in_range(value, EARLIEST, _bounds(info).latest)
+    def _start(cls, value: datetime) -> datetime:
+        return _utc(value)
 
     @field_validator("ends_at")
     @classmethod
-    def _end(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        if value is None or value == ZERO_TIME:
+    def _end(cls, value: datetime | None) -> datetime | None:
+        if value is None or value.year == 1:  # the zero time: not ended
             return None
-        end = _in_range(value, EARLIEST, _bounds(info).latest)
-        start = info.data.get("starts_at")
-        if start is not None and end < start:
-            raise ValueError(f"{value.isoformat()} is before startsAt {start.isoformat()}")
-        return end
-
-    @model_validator(mode="after")
-    def _size(self, info: ValidationInfo) -> WireAlert:
-        limit = _bounds(info).max_alert_bytes
-        texts = [*self.labels, *self.labels.values(), *self.annotations]
-        texts += self.annotations.values()
-        if sum(map(len, texts)) * 4 > limit and (size := _utf8_size(texts)) > limit:
-            raise ValueError(
-                f"its labels and annotations take {size} bytes of UTF-8, over the limit of "
-                f"{limit} bytes per alert"
-            )
-        return self
+        return _utc(value)
 
 
 class WebhookPayload(BaseModel):
@@ -169,19 +117,6 @@ class WebhookPayload(BaseModel):
     notification_reason: str = ""
 
     _check_labels = field_validator("group_labels", "common_labels", "common_annotations")(_labels)
-
-    @model_validator(mode="after")
-    def _size(self, info: ValidationInfo) -> WebhookPayload:
-        limit = _bounds(info).max_alert_bytes
-        texts = [*self.common_labels, *self.common_labels.values(), *self.common_annotations]
-        texts += [*self.common_annotations.values(), *self.group_labels]
-        texts += self.group_labels.values()
-        if sum(map(len, texts)) * 4 > limit and (size := _utf8_size(texts)) > limit:
-            raise ValueError(
-                f"groupLabels, commonLabels and commonAnnotations take {size} bytes of UTF-8, "
-                f"over the limit of {limit} bytes"
-            )
-        return self
 
     @property
     def receiver_name(self) -> str:
@@ -242,7 +177,10 @@ def _nul_at(data: object) -> tuple[str, str] | None:
     return None
 
 
-def _validate(data: object, *, max_alerts: int, bounds: Bounds, nul: bool) -> WebhookPayload:
+def _validate(
+    data: object, *, max_alerts: int, bounds: Bounds, nul: bool, sizes: bool
+) -> WebhookPayload:
+    """``nul``: the data may hold a NUL; ``sizes``: its text may exceed one alert's limit."""
     if not isinstance(data, dict):
         raise PayloadError(
             "the body must be a JSON object (an Alertmanager webhook payload)",
@@ -263,22 +201,53 @@ def _validate(data: object, *, max_alerts: int, bounds: Bounds, nul: bool) -> We
             hint=TEXT_HINT,
         )
     try:
-        return WebhookPayload.model_validate(data, context=bounds)
+        payload = WebhookPayload.model_validate(data)
     except ValidationError as err:
         message, hint = _describe(err)
         raise PayloadError(message, hint=hint) from err
+    _check_times(payload, bounds.latest)
+    if sizes:
+        _check_sizes(payload, bounds.max_alert_bytes)
+    return payload
+
+
+def _check_times(payload: WebhookPayload, latest: datetime) -> None:
+    for i, alert in enumerate(payload.alerts):
+        if (alert.starts_at > latest or alert.starts_at < EARLIEST or alert.ends_at) and (
+            problem := time_problem(alert.starts_at, alert.ends_at, latest)
+        ):
+            raise PayloadError(f"field 'alerts.{i}.{problem[0]}': {problem[1]}", hint=TIME_HINT)
+
+
+def _check_sizes(payload: WebhookPayload, limit: int) -> None:
+    for i, alert in enumerate(payload.alerts):
+        if (size := size_problem(limit, alert.labels, alert.annotations)) is not None:
+            raise PayloadError(
+                f"field 'alerts.{i}': its labels and annotations take {size} bytes of UTF-8, "
+                f"over the limit of {limit} bytes per alert",
+                hint=SIZE_HINT,
+            )
+    common = (payload.group_labels, payload.common_labels, payload.common_annotations)
+    if (size := size_problem(limit, *common)) is not None:
+        raise PayloadError(
+            f"fields 'groupLabels', 'commonLabels' and 'commonAnnotations' take {size} bytes "
+            f"of UTF-8, over the limit of {limit} bytes",
+            hint=SIZE_HINT,
+        )
 
 
 def parse_payload(data: object, *, max_alerts: int, bounds: Bounds) -> WebhookPayload:
     """Validate decoded JSON; raise PayloadError naming the first offending field."""
-    return _validate(data, max_alerts=max_alerts, bounds=bounds, nul=True)
+    return _validate(data, max_alerts=max_alerts, bounds=bounds, nul=True, sizes=True)
 
 
 def decode_payload(body: bytes, *, max_alerts: int, bounds: Bounds) -> WebhookPayload:
     """Decode and validate a request body; raise PayloadError naming the offending field.
 
-    The body is searched for a NUL (``\\u0000``, the only way JSON carries one) in one pass
-    of bytes; the decoded payload is walked to name the field only when it may hold one.
+    Cheap on the webhook's path: the body is searched for a NUL (``\\u0000``, the only way
+    JSON carries one) in one pass of bytes, and the decoded payload is walked to name the
+    field only when it may hold one; the sizes of the alerts are added up only when the body
+    is longer than one alert may be (JSON text is never shorter than its strings' UTF-8).
     """
     try:
         data = orjson.loads(body)
@@ -287,4 +256,10 @@ def decode_payload(body: bytes, *, max_alerts: int, bounds: Bounds) -> WebhookPa
             f"the body is not valid JSON: {err}",
             hint="send the Alertmanager webhook payload as JSON",
         ) from err
-    return _validate(data, max_alerts=max_alerts, bounds=bounds, nul=_NUL_ESCAPE in body)
+    return _validate(
+        data,
+        max_alerts=max_alerts,
+        bounds=bounds,
+        nul=_NUL_ESCAPE in body,
+        sizes=len(body) > bounds.max_alert_bytes,  # JSON text is never shorter than its UTF-8
+    )

@@ -25,8 +25,9 @@ from sqlalchemy import Table, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.alerts.batcher import IngestBatcher
+from app.alerts.limits import Bounds
 from app.alerts.models import Alert
-from app.alerts.schemas import Bounds, parse_payload
+from app.alerts.schemas import parse_payload
 from app.alerts.service import IngestResult, Job, Outcome, ingest_batch
 from app.classification.catalog import load_catalog
 from app.classification.classifier import Classifier, Decision

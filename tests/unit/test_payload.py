@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
+from app.alerts.limits import Bounds
 from app.alerts.models import AlertStatus
-from app.alerts.schemas import Bounds, WebhookPayload, decode_payload, parse_payload
+from app.alerts.schemas import WebhookPayload, decode_payload, parse_payload
 from app.errors import PayloadError
 from tests.conftest import FIXTURES, load_fixture
 
@@ -94,7 +95,6 @@ def parse(raw: dict[str, Any], **limits: int) -> WebhookPayload:
         ),
         ({"status": "resolved", "endsAt": "9999-12-31T23:59:59Z"}, "alerts.0.endsAt", "after"),
         ({"endsAt": "9999-12-31T23:00:00-05:00"}, "alerts.0.endsAt", "after"),  # firing too
-        ({"endsAt": "0001-06-01T00:00:00Z"}, "alerts.0.endsAt", "before"),  # not the zero time
     ],
 )
 def test_times_outside_the_accepted_range_name_the_field(
