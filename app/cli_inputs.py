@@ -18,12 +18,11 @@ from app.classification.catalog import Catalog
 from app.cli_errors import UsageProblem
 from app.config import AppConfig
 from app.db import Database, make_engine
-from app.durations import parse_duration
 from app.errors import DomainError
+from app.metrics.kpis import parse_window as kpi_window
 from app.schema import schema_state
 
 MIGRATE = "run `runbook-router migrate`"
-MAX_WINDOW = timedelta(days=3650)
 
 
 class SchemaNotCurrent(DomainError):
@@ -77,15 +76,13 @@ def config_file(given: Path | None, default: Path) -> Path:
 
 
 def parse_window(text: str) -> timedelta:
-    """A KPI window such as ``30d``: more than nothing, at most ten years."""
-    hint = "use e.g. --window 30d (units: s, m, h, d, w)"
+    """A KPI window such as ``30d``, with the API's bounds (``kpis.parse_window``)."""
     try:
-        window = parse_duration(text)
-    except (ValueError, OverflowError) as err:
-        raise UsageProblem(f"--window: {err}", hint=hint) from err
-    if not timedelta(0) < window <= MAX_WINDOW:
-        raise UsageProblem(f"--window {text!r} is outside 1s to {MAX_WINDOW.days}d", hint=hint)
-    return window
+        return kpi_window(text)
+    except ValueError as err:
+        raise UsageProblem(
+            f"--window: {err}", hint="use e.g. --window 30d (units: s, m, h, d, w)"
+        ) from err
 
 
 def check_timezone(name: str) -> str:

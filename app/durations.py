@@ -27,7 +27,10 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"invalid duration {text!r}; use a number and a unit (ms, s, m, h, d, w, y)"
         )
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError as err:
+        raise ValueError(f"duration {text!r} is too long") from err
 
 
 def format_duration(value: timedelta) -> str:

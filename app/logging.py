@@ -1,8 +1,15 @@
-"""Structured logs: one JSON object per line, with the request id of the current request."""
+"""Structured logs: one JSON object per line, with the request id of the current request.
+
+Messages and ``extra=`` values carry untrusted text (label values, group keys, receivers), so
+neither format lets it start a line of its own: JSON escapes control characters by itself;
+the console format writes them as ``\\r``, ``\\n``, ``\\x1b``... and indents a traceback's
+lines under its record.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -41,21 +48,36 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+TRACEBACK_INDENT = "    "
+
+
+def _escape_one(found: re.Match[str]) -> str:
+    ch = found.group()
+    return _NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character or line separator written as an escape."""
+    return _CONTROL.sub(_escape_one, text)
+
+
 class ConsoleFormatter(logging.Formatter):
-    """Human-readable lines for a terminal, extras appended as key=value."""
+    """Human-readable lines for a terminal, extras appended as key=value, one line a record."""
 
     def format(self, record: logging.LogRecord) -> str:
         extras = " ".join(
-            f"{k}={v}"
+            f"{k}={escape_controls(str(v))}"
             for k, v in vars(record).items()
             if k not in _STANDARD and not k.startswith("_")
         )
-        base = (
-            f"{record.levelname:<7} [{request_id_var.get()}] {record.name}: {record.getMessage()}"
-        )
+        message = escape_controls(record.getMessage())
+        base = f"{record.levelname:<7} [{request_id_var.get()}] {record.name}: {message}"
         text = f"{base} {extras}".rstrip()
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            lines = self.formatException(record.exc_info).split("\n")
+            text += "".join(f"\n{TRACEBACK_INDENT}{escape_controls(line)}" for line in lines)
         return text
 
 

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     port: int = 8080
     max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     max_alerts_per_payload: int = Field(default=10_000, gt=0)
+    max_alert_bytes: int = Field(default=64 * 1024, gt=0)  # one alert's labels + annotations
     db_pool_size: int = Field(default=8, gt=0)
 
     def webhook_token_list(self) -> list[str]:

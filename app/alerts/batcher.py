@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Sequence
 
 import anyio
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.alerts.service import IngestResult, Job, Outcome
 
@@ -48,7 +47,7 @@ class IngestBatcher:
         self._peak = 0.0
 
     async def submit(self, job: Job) -> IngestResult:
-        """Store ``job``; return its result once committed, or raise its database error."""
+        """Store ``job``; return its result once committed, or raise its own error."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((job, future))
         self._inflight += 1
@@ -59,7 +58,7 @@ class IngestBatcher:
             outcome = await asyncio.shield(future)  # a client that hangs up does not cancel it
         finally:
             self._inflight -= 1
-        if isinstance(outcome, SQLAlchemyError):
+        if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
@@ -90,7 +89,7 @@ class IngestBatcher:
             jobs = [job for job, _ in batch]
             try:
                 outcomes = await anyio.to_thread.run_sync(self._store, jobs)
-            except Exception as err:  # not a database error: each request fails with it
+            except Exception as err:  # the store itself failed: each request fails with it
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(err)

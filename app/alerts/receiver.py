@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-import orjson
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
 
+from app.alerts.limits import Bounds
 from app.alerts.repeats import Remembered
-from app.alerts.schemas import WebhookPayload, parse_payload
+from app.alerts.schemas import WebhookPayload, decode_payload
 from app.alerts.service import IngestResult, Job, stored_unchanged
 from app.auth.tokens import credential
 from app.errors import (
@@ -70,15 +70,10 @@ async def _read_body(chunks: AsyncIterator[bytes], content_length: str | None, l
     return bytes(body)
 
 
-def _decode(body: bytes, services: Services) -> WebhookPayload:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise PayloadError(
-            f"the body is not valid JSON: {err}",
-            hint="send the Alertmanager webhook payload as JSON",
-        ) from err
-    return parse_payload(data, max_alerts=services.settings.max_alerts_per_payload)
+def _decode(body: bytes, services: Services, now: datetime) -> WebhookPayload:
+    settings = services.settings
+    bounds = Bounds(now=now, max_alert_bytes=settings.max_alert_bytes)
+    return decode_payload(body, max_alerts=settings.max_alerts_per_payload, bounds=bounds)
 
 
 async def _store(services: Services, payload: WebhookPayload, now: datetime) -> IngestResult:
@@ -120,7 +115,7 @@ async def _process(
             duplicates=cached.alerts,
             incident_ids=list(cached.incident_ids),
         )
-    trace.payload = payload = _decode(body, services)
+    trace.payload = payload = _decode(body, services, now)
     try:
         result = await _store(services, payload, now)
     except SQLAlchemyError as err:

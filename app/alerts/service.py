@@ -12,7 +12,8 @@ incidents); a conflicting transaction is retried from the start. Each conflict m
 delivery committed those rows, which the next attempt sees; overlapping notifications of one
 growing group sent at once to several replicas (an HA pair, retries) can need several
 attempts, so the bound is generous (a 503 here would be a spurious fault). A batch that fails
-for another reason is split, so a payload the database refuses fails alone.
+for another reason (the database refuses a row, or any other error) is split, so the payload
+that caused it fails alone and the others are stored.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class Job:
         object.__setattr__(self, "keys", occurrence_keys(alerts))
 
 
-Outcome = IngestResult | SQLAlchemyError
+Outcome = IngestResult | Exception  # the result, or the error of this payload alone
 
 
 def unique(alerts: Sequence[WireAlert]) -> list[WireAlert]:
@@ -317,12 +318,13 @@ def ingest_batch(
 ) -> list[Outcome]:
     """Store validated payloads in one transaction; one outcome per job, in order.
 
-    If the transaction fails for a reason other than a conflict, each job is tried alone, so
-    a payload the database refuses gets its own error and the others are stored.
+    If the transaction fails for a reason other than a conflict (a database error or any
+    other), each job is tried alone, so the payload that caused it gets its own error and the
+    others are stored. The error is returned, not raised: its request answers with it.
     """
     try:
         outcomes: list[Outcome] = list(_transaction(db, classifier, windows, jobs))
-    except SQLAlchemyError as err:
+    except Exception as err:  # handed to the request whose payload raised it
         if len(jobs) == 1:
             return [err]
         log.warning(

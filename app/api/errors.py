@@ -30,6 +30,7 @@ _HEADINGS = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflict",
+    422: "Invalid request",
     503: "Temporarily unavailable",
 }
 
@@ -67,13 +68,14 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     return respond(request, exc.status_code, exc.code, exc.message, exc.hint, **extra)
 
 
-async def _validation(_: Request, exc: Exception) -> JSONResponse:
+async def _validation(request: Request, exc: Exception) -> Response:
+    """422 naming each parameter or body field that is wrong (at most three)."""
     assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return error_response(
-        422, "invalid_request", f"{where}: {first['msg']}", "see the API reference in README.md"
-    )
+    problems = [
+        f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+    ]
+    message = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if problems[3:] else "")
+    return respond(request, 422, "invalid_request", message, "see the API reference in README.md")
 
 
 async def _http(request: Request, exc: Exception) -> Response:

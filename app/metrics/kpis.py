@@ -17,10 +17,20 @@ from sqlmodel import Session, col, select
 
 from app.alerts.models import Alert
 from app.classification.catalog import GENERIC
+from app.durations import format_duration, parse_duration
 from app.incidents.models import Incident
 
 FIRST_VIEW_TARGET = timedelta(minutes=15)
 TOP_ALERTNAMES = 10
+MAX_WINDOW = timedelta(days=3650)
+
+
+def parse_window(text: str) -> timedelta:
+    """A KPI window such as ``30d``: longer than zero, at most ten years (ValueError else)."""
+    window = parse_duration(text)
+    if not timedelta(0) < window <= MAX_WINDOW:
+        raise ValueError(f"{text!r} is not between 1s and {format_duration(MAX_WINDOW)}")
+    return window
 
 
 class Durations(BaseModel):

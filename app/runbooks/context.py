@@ -9,7 +9,7 @@ escalation path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -23,6 +23,7 @@ from app.runbooks.filters import promql, urlquery
 
 HISTORY = 5
 DASHBOARD_UID = "runbook-router-kpis"
+MARGIN = timedelta(minutes=15)  # around the incident in the Grafana link
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +160,8 @@ def build_links(
     end = incident.resolved_at if incident and incident.resolved_at else now
     grafana = None
     if settings.grafana_url:
-        span = f"from={int((start - timedelta(minutes=15)).timestamp() * 1000)}"
-        span += f"&to={int((end + timedelta(minutes=15)).timestamp() * 1000)}"
+        span = f"from={int(shift(start, -MARGIN).timestamp() * 1000)}"
+        span += f"&to={int(shift(end, MARGIN).timestamp() * 1000)}"
         grafana = (
             f"{settings.grafana_url.rstrip('/')}/d/{DASHBOARD_UID}?{span}"
             f"&var-class={urlquery(runbook.name)}"
@@ -195,6 +196,19 @@ def build_links(
     }
 
 
+def shift(at: datetime, by: timedelta) -> datetime:
+    """``at + by``, held at the ends of the datetime range: a query bound or link range
+    computed from a stored time (any stored time, even year 1 or 9999) never overflows."""
+    try:
+        return at + by
+    except OverflowError:
+        return (
+            datetime.max.replace(tzinfo=UTC)
+            if by > timedelta(0)
+            else datetime.min.replace(tzinfo=UTC)
+        )
+
+
 def history_of(session: Session, incident: Incident, *, limit: int = HISTORY) -> list[Incident]:
     """Earlier incidents of the same class and group key, newest first."""
     query = (
@@ -219,7 +233,7 @@ def recurrences_of(session: Session, incident: Incident, *, window: timedelta) -
         .where(
             Incident.runbook_class == incident.runbook_class,
             Incident.group_key == incident.group_key,
-            col(Incident.started_at) >= incident.started_at - window,
+            col(Incident.started_at) >= shift(incident.started_at, -window),
             col(Incident.id) != incident.id,
         )
     )

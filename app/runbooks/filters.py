@@ -56,18 +56,26 @@ def duration(value: float | timedelta | None) -> str:
     if value is None:
         return "-"
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    return format_duration(timedelta(seconds=round(seconds)))
+    sign = "-" if seconds < 0 else ""  # a start in the future (a skewed clock)
+    return sign + format_duration(timedelta(seconds=round(abs(seconds))))
 
 
 def localtime(value: datetime | None, tz: str = "UTC", fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
-    """A UTC datetime shown in the viewer's time zone (UTC when the name is unknown)."""
+    """A UTC datetime shown in the viewer's time zone (UTC when the name is unknown).
+
+    Total: a time the shift would carry past year 9999 or before year 1 (or a format the
+    platform refuses) is shown as ISO 8601 as stored, never an error.
+    """
     if value is None:
         return "-"
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
-    return value.astimezone(zone).strftime(fmt)
+    try:
+        return value.astimezone(zone).strftime(fmt)
+    except (OverflowError, ValueError):
+        return value.isoformat(" ", "minutes")
 
 
 FILTERS: dict[str, Callable[..., Any]] = {

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from app.api import actions
 from app.api.deps import ServicesDep, require_on_form
+from app.api.params import Id
 from app.auth import sessions
 from app.auth.principals import Principal
 
@@ -36,7 +37,7 @@ async def _do(
 
 @router.post("/ack")
 async def ack(
-    incident_id: int, request: Request, services: ServicesDep, who: Actor, csrf_token: Csrf = ""
+    incident_id: Id, request: Request, services: ServicesDep, who: Actor, csrf_token: Csrf = ""
 ) -> RedirectResponse:
     change = actions.acknowledge(who, incident_id)
     return await _do(request, services, incident_id, who, csrf_token, change)
@@ -44,7 +45,7 @@ async def ack(
 
 @router.post("/resolve")
 async def resolve(
-    incident_id: int,
+    incident_id: Id,
     request: Request,
     services: ServicesDep,
     who: Actor,
@@ -57,7 +58,7 @@ async def resolve(
 
 @router.post("/notes")
 async def add_note(
-    incident_id: int,
+    incident_id: Id,
     request: Request,
     services: ServicesDep,
     who: Actor,
@@ -70,7 +71,7 @@ async def add_note(
 
 @router.post("/steps/{step_id}")
 async def tick(
-    incident_id: int,
+    incident_id: Id,
     step_id: str,
     request: Request,
     services: ServicesDep,

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from app.api.actions import runbook_team
 from app.api.deps import FormPrincipalDep, ServicesDep, require_on_form
+from app.api.params import Id
 from app.api.routes.postmortems import check_item, check_postmortem
 from app.auth import sessions
 from app.auth.permissions import may_act
@@ -69,7 +70,7 @@ async def postmortem_list(
     services: ServicesDep,
     principal: FormPrincipalDep,
     status: str = "",
-    before: int | None = None,
+    before: Id | None = None,
 ) -> HTMLResponse:
     """Newest first, filtered by review status and runbook class (empty filters: all)."""
     wanted = next((s for s in PostmortemStatus if s.value == status), None)
@@ -141,7 +142,7 @@ async def _page(
 
 @router.get("/postmortems/{postmortem_id}", response_class=HTMLResponse)
 async def postmortem_page(
-    postmortem_id: int, request: Request, services: ServicesDep, principal: FormPrincipalDep
+    postmortem_id: Id, request: Request, services: ServicesDep, principal: FormPrincipalDep
 ) -> HTMLResponse:
     """The post-mortem rendered from its Markdown, with its action items and (if allowed) forms."""
     return await _page(request, services, principal, postmortem_id)
@@ -181,7 +182,7 @@ def _update(
 
 @router.post("/postmortems/{postmortem_id}/edit")
 async def edit(
-    postmortem_id: int,
+    postmortem_id: Id,
     request: Request,
     services: ServicesDep,
     who: Editor,
@@ -198,7 +199,7 @@ async def edit(
 
 @router.post("/postmortems/{postmortem_id}/status")
 async def move(
-    postmortem_id: int,
+    postmortem_id: Id,
     request: Request,
     services: ServicesDep,
     who: Editor,
@@ -213,7 +214,7 @@ async def move(
 
 @router.post("/postmortems/{postmortem_id}/action-items")
 async def add_item(
-    postmortem_id: int,
+    postmortem_id: Id,
     request: Request,
     services: ServicesDep,
     who: Editor,
@@ -238,7 +239,7 @@ async def add_item(
 
 @router.post("/action-items/{item_id}/status")
 async def mark_item(
-    item_id: int,
+    item_id: Id,
     request: Request,
     services: ServicesDep,
     who: Editor,

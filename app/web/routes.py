@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from app.api.actions import runbook_team
 from app.api.deps import PrincipalDep, ServicesDep
+from app.api.params import Id
 from app.auth.permissions import may_act
 from app.auth.principals import Principal
 from app.durations import parse_duration
@@ -156,7 +157,7 @@ async def runbook_page(
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 async def incident_page(
-    incident_id: int, request: Request, services: ServicesDep, principal: PrincipalDep
+    incident_id: Id, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> HTMLResponse:
     """The incident beside its runbook; the first view by a person is recorded."""
     rendered = await pages.for_incident(

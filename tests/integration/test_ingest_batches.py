@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
@@ -25,11 +25,12 @@ from sqlalchemy import Table, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.alerts.batcher import IngestBatcher
+from app.alerts.limits import Bounds
 from app.alerts.models import Alert
 from app.alerts.schemas import parse_payload
 from app.alerts.service import IngestResult, Job, Outcome, ingest_batch
 from app.classification.catalog import load_catalog
-from app.classification.classifier import Classifier
+from app.classification.classifier import Classifier, Decision
 from app.db import Database, make_engine
 from app.escalation.models import Escalation, EscalationEvent
 from app.incidents.grouping import Windows
@@ -53,7 +54,15 @@ KPIS: Table = KpiSeries.__table__  # type: ignore[attr-defined]
 
 
 def job(body: dict[str, Any], now: datetime) -> Job:
-    return Job(parse_payload(body, max_alerts=MAX_ALERTS), now)
+    return Job(parse_payload(body, max_alerts=MAX_ALERTS, bounds=Bounds(now=now)), now)
+
+
+def unchecked(job: Job, **labels: str) -> Job:
+    """``job`` with its first alert's labels changed past validation (what it would refuse)."""
+    first = job.payload.alerts[0]
+    changed = first.model_copy(update={"labels": {**first.labels, **labels}})
+    alerts = [changed, *job.payload.alerts[1:]]
+    return Job(job.payload.model_copy(update={"alerts": alerts}), job.now)
 
 
 def store(db: Database, jobs: Sequence[Job], classifier: Classifier | None = None) -> list[Outcome]:
@@ -419,13 +428,15 @@ def test_a_refused_payload_fails_alone_and_the_others_are_stored(database_url: s
     migrate(database_url)
     db = Database(make_engine(database_url))
     # NUL in a VARCHAR (alertname, and the title made from it) is refused: "PostgreSQL text
-    # fields cannot contain NUL (0x00) bytes". Inside a JSON label value it would be stored
-    # (escaped as \u0000 in a json column), so that would not make a refused payload.
+    # fields cannot contain NUL (0x00) bytes". The webhook refuses it first (422); here it is
+    # put past validation to stand for any payload the database refuses.
     good1 = payload(alert("ok-1", starts_at=T0), group_key="good-1")
-    bad = payload(alert("bad", starts_at=T0, alertname="Workflow\x00500"), group_key="bad")
+    bad = unchecked(
+        job(payload(alert("bad", starts_at=T0), group_key="bad"), T0), alertname="W\x00"
+    )
     good2 = payload(alert("ok-2", starts_at=T0), alert("ok-3", starts_at=T0), group_key="good-2")
     try:
-        first, refused, second = store(db, [job(b, T0) for b in (good1, bad, good2)])
+        first, refused, second = store(db, [job(good1, T0), bad, job(good2, T0)])
         with db.engine.connect() as c:
             stored = c.execute(select(ALERTS.c.fingerprint, ALERTS.c.incident_id)).all()
             groups = dict(c.execute(select(INCIDENTS.c.id, INCIDENTS.c.group_key)).all())
@@ -445,6 +456,82 @@ def test_a_refused_payload_fails_alone_and_the_others_are_stored(database_url: s
     ]
     assert [groups[i] for i in first.incident_ids] == ["good-1"]
     assert [groups[i] for i in second.incident_ids] == ["good-2"]
+
+
+# -- c2. a payload that fails for another reason fails alone too -----------------------------
+
+
+class Boom(RuntimeError):
+    """Not a database error: a bug met by one payload (say, in classification)."""
+
+
+def exploding_classifier() -> Classifier:
+    """A real classifier that raises for alerts labelled ``explode``."""
+    real = Classifier(CATALOG)
+
+    class Exploding(Classifier):
+        def __call__(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> Decision:
+            if "explode" in labels:
+                raise Boom("classification failed for this payload")
+            return real(labels, annotations)
+
+    return Exploding(CATALOG)
+
+
+def test_a_payload_that_raises_fails_alone_and_the_others_are_stored(database_url: str) -> None:
+    migrate(database_url)
+    db = Database(make_engine(database_url))
+    good1 = payload(alert("ok-1", starts_at=T0), group_key="good-1")
+    bad = payload(alert("bad", starts_at=T0, explode="yes"), group_key="bad")
+    good2 = payload(alert("ok-2", starts_at=T0), alert("ok-3", starts_at=T0), group_key="good-2")
+    try:
+        first, failed, second = store(
+            db, [job(b, T0) for b in (good1, bad, good2)], exploding_classifier()
+        )
+        with db.engine.connect() as c:
+            stored = c.execute(select(ALERTS.c.fingerprint)).scalars().all()
+    finally:
+        db.dispose()
+    assert isinstance(failed, Boom)
+    assert isinstance(first, IngestResult)
+    assert isinstance(second, IngestResult)
+    assert (first.new, second.new) == (1, 2)
+    assert sorted(stored) == ["ok-1", "ok-2", "ok-3"]
+
+
+@pytest.mark.anyio
+async def test_the_batcher_gives_a_raising_payload_its_error_and_the_others_their_results(
+    database_url: str,
+) -> None:
+    migrate(database_url)
+    db = Database(make_engine(database_url))
+    classifier = exploding_classifier()
+    sizes: list[int] = []
+
+    def recording_store(jobs: Sequence[Job]) -> list[Outcome]:
+        sizes.append(len(jobs))
+        return store(db, jobs, classifier)
+
+    batcher = IngestBatcher(recording_store, max_alerts=100)
+    results: dict[int, IngestResult | BaseException] = {}
+
+    async def submit(i: int) -> None:
+        labels = {"explode": "yes"} if i == 3 else {}
+        body = payload(alert(f"p{i}", starts_at=T0, **labels), group_key=f"g{i}")
+        try:
+            results[i] = await batcher.submit(job(body, T0))
+        except Boom as err:
+            results[i] = err
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(8):
+                tg.start_soon(submit, i)
+    finally:
+        db.dispose()
+    assert max(sizes) > 1, "the failing payload was never batched with others"
+    assert isinstance(results.pop(3), Boom)
+    assert all(isinstance(r, IngestResult) and r.new == 1 for r in results.values())
 
 
 # -- d. two replicas store overlapping batches at the same time ------------------------------

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from httpx import AsyncClient
 from sqlalchemy import make_url
 
 from app.settings import Settings
-from tests.conftest import WEBHOOK, FakeClock, ingest_headers, load_fixture
+from tests.conftest import WEBHOOK, FakeClock, admin_headers, ingest_headers, load_fixture
 from tests.factories import alert, payload
 
 pytestmark = pytest.mark.anyio
@@ -46,7 +47,74 @@ BAD_INPUTS = [
         alert_with(fingerprint=""), 422, "field 'alerts.0.fingerprint'", id="empty-fingerprint"
     ),
     pytest.param(alert_with(labels={"a": 1}), 422, "field 'alerts.0.labels.a'", id="label-int"),
-    pytest.param(alert_with(labels={"a": "x" * 20000}), 422, "longer than", id="huge-label"),
+    pytest.param(alert_with(labels={"a": "x" * 20000}), 422, "bytes of UTF-8", id="huge-label"),
+    pytest.param(
+        alert_with(labels={"alertname": "X", "fire": "\N{FIRE}" * 10_000}),
+        422,
+        "field 'alerts.0.labels': Value error, label 'fire' takes 40004 bytes",
+        id="emoji-label-counted-in-bytes",
+    ),
+    pytest.param(
+        alert_with(annotations={f"a{i}": "d" * 10_000 for i in range(7)}),
+        422,
+        "field 'alerts.0': its labels and annotations take",
+        id="alert-over-64KiB",
+    ),
+    pytest.param(
+        alert_with(startsAt="9999-12-31T23:59:59Z"), 422, "'alerts.0.startsAt'", id="year-9999"
+    ),
+    pytest.param(
+        alert_with(startsAt="9999-12-31T23:00:00-05:00"),
+        422,
+        "'alerts.0.startsAt'",
+        id="year-9999-west-of-utc",
+    ),
+    pytest.param(
+        alert_with(startsAt="0001-01-01T00:00:00Z"), 422, "'alerts.0.startsAt'", id="zero-start"
+    ),
+    pytest.param(
+        alert_with(status="resolved", endsAt="2026-11-28T10:00:00Z"),
+        422,
+        "'alerts.0.endsAt': 2026-11-28T10:00:00+00:00 is before startsAt",
+        id="ends-before-start",
+    ),
+    pytest.param(
+        alert_with(status="resolved", endsAt="4000-01-01T00:00:00Z"),
+        422,
+        "'alerts.0.endsAt'",
+        id="ends-far-future",
+    ),
+    pytest.param(
+        {**GOOD, "groupKey": '{}:{alertname="\x00"}'}, 422, "'groupKey'", id="nul-group-key"
+    ),
+    pytest.param(
+        alert_with(annotations={"summary": "\x00"}),
+        422,
+        "'alerts.0.annotations.summary': holds a NUL",
+        id="nul-summary",
+    ),
+    pytest.param(
+        alert_with(labels={"alertname": "W\x00", "severity": "critical"}),
+        422,
+        "'alerts.0.labels.alertname'",
+        id="nul-alertname",
+    ),
+    pytest.param(
+        alert_with(labels={"alertname": "X", "severity\x00": "critical"}),
+        422,
+        "'alerts.0.labels': has a name that holds a NUL",
+        id="nul-label-name",
+    ),
+    pytest.param(alert_with(fingerprint="f\x00"), 422, "'alerts.0.fingerprint'", id="nul-fp"),
+    pytest.param(
+        alert_with(generatorURL="http://x/\x00"), 422, "'alerts.0.generatorURL'", id="nul-url"
+    ),
+    pytest.param(
+        alert_with(labels={"alertname": "X", "a\nb": "c"}),
+        422,
+        "control character",
+        id="newline-in-label-name",
+    ),
     pytest.param(
         {**GOOD, "truncatedAlerts": -1}, 422, "field 'truncatedAlerts'", id="negative-truncated"
     ),
@@ -168,3 +236,44 @@ async def test_outcomes_are_counted_and_logged_once(
     assert len(decisions) == 1
     assert decisions[0].__dict__["matcher"] == '{alertname="Workflow500"}'
     assert all("ingest-token-for-tests" not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_refused_payload_is_in_the_delivery_log_and_the_next_one_is_stored(
+    client: AsyncClient, app: FastAPI, clock: FakeClock
+) -> None:
+    """A NUL once wedged PostgreSQL (503 forever) and the delivery log (retried every second)."""
+    bad = payload(alert("nul", starts_at=clock.now), group_key="g\x00k")
+    refused = await client.post(WEBHOOK, json=bad, headers=ingest_headers())
+    assert refused.status_code == 422
+    good = await client.post(
+        WEBHOOK, json=payload(alert("fine", starts_at=clock.now)), headers=ingest_headers()
+    )
+    assert (good.status_code, good.json()["new"]) == (200, 1)
+    log = await client.get("/api/v1/deliveries", headers=admin_headers())
+    rows = log.json()["items"]
+    assert [(r["http_status"], r["outcome"]) for r in rows] == [(200, "accepted"), (422, "invalid")]
+    assert "groupKey" in rows[1]["error"]
+    assert app.state.services.deliveries.flush() == 0  # nothing left behind
+
+
+async def test_a_firing_alert_with_a_future_end_is_stored_and_only_a_resolved_end_counts(
+    client: AsyncClient, clock: FakeClock
+) -> None:
+    """Alertmanager's endsAt of a firing alert is its guess (now + resolve_timeout)."""
+    start = clock.now
+    firing = alert("guess", starts_at=start)
+    firing["endsAt"] = "2026-11-28T11:05:00Z"  # in the future, while firing
+    first = await client.post(WEBHOOK, json=payload(firing), headers=ingest_headers())
+    assert first.status_code == 200
+    [incident_id] = first.json()["incidents"]
+    clock.advance(minutes=2)
+    resolved = alert("guess", starts_at=start, ends_at=start + timedelta(minutes=1))
+    second = await client.post(WEBHOOK, json=payload(resolved), headers=ingest_headers())
+    assert second.status_code == 200
+    incident = (
+        await client.get(f"/api/v1/incidents/{incident_id}", headers=admin_headers())
+    ).json()
+    assert incident["status"] == "resolved"
+    assert incident["resolved_at"].startswith("2026-11-28T11:01:00")
+    metrics = (await client.get("/metrics")).text
+    assert 'runbook_incident_resolution_seconds_sum{class="workflow-500"} 60.0' in metrics

@@ -247,6 +247,7 @@ def test_md_at_the_start_of_a_line_cannot_start_a_block(template: str, value: st
         (86400 + 1, "1d1s"),
         (timedelta(days=2, minutes=3), "2d3m"),
         (timedelta(seconds=7200), "2h"),
+        (-90, "-1m30s"),  # a start in the future (a skewed clock)
     ],
 )
 def test_duration(value: float | timedelta | None, text: str) -> None:
@@ -278,6 +279,21 @@ def test_localtime_converts_zones(value: datetime | None, tz: str, text: str) ->
 )
 def test_localtime_unknown_zone_falls_back_to_utc(tz: str) -> None:
     assert localtime(NOON_UTC, tz) == "2026-11-28 11:00 UTC"
+
+
+@pytest.mark.parametrize(
+    ("value", "tz", "text"),
+    [
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "Asia/Tokyo", "9999-12-31 23:59+00:00"),
+        (datetime(1, 1, 1, 0, 0, tzinfo=UTC), "America/New_York", "0001-01-01 00:00+00:00"),
+        (datetime(9999, 12, 31, 23, 0, tzinfo=UTC), "America/New_York", "9999-12-31 18:00 EST"),
+    ],
+)
+def test_localtime_is_total_at_the_ends_of_the_calendar(
+    value: datetime, tz: str, text: str
+) -> None:
+    """Shifting year 9999 east (or year 1 west) overflows: shown as stored, in ISO 8601."""
+    assert localtime(value, tz) == text
 
 
 def test_localtime_custom_format() -> None:

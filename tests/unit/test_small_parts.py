@@ -12,6 +12,7 @@ from app.auth.tokens import TokenSet, credential
 from app.config import load_config
 from app.durations import format_duration, parse_duration
 from app.errors import ConfigError
+from app.metrics.kpis import parse_window
 from tests.conftest import ROOT
 
 
@@ -34,6 +35,17 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_bad_duration(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+def test_a_duration_too_long_for_a_timedelta_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="too long"):
+        parse_duration("9999999999999w")
+
+
+@pytest.mark.parametrize("text", ["0s", "3651d", "99999999d", "9999999999999w", "x"])
+def test_kpi_window_out_of_range(text: str) -> None:
+    with pytest.raises(ValueError, match=r"between 1s and 3650d|duration"):
+        parse_window(text)
 
 
 def test_format_duration_round_trips() -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import ServicesDep, require
+from app.api.params import Id
 from app.api.responses import SIGNED_IN
 from app.auth.principals import Principal
 
@@ -19,7 +20,7 @@ async def list_deliveries(
     services: ServicesDep,
     _: Annotated[Principal, Depends(require("deliveries:read"))],
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: int | None = None,
+    before: Id | None = None,
 ) -> dict[str, Any]:
     """Newest first: time, receiver, group key, counts, outcome and error of each request."""
     rows = await run_in_threadpool(services.deliveries.recent, limit=limit, before_id=before)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -10,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api import actions
 from app.api.deps import ServicesDep, require
+from app.api.params import Id, Time
 from app.api.responses import SIGNED_IN, errors
 from app.auth.principals import Principal
 from app.db import MAX_PAGE
@@ -57,9 +57,9 @@ def list_incidents(
     status: IncidentStatus | None = None,
     runbook_class: Annotated[str | None, Query(alias="class")] = None,
     team: str | None = None,
-    since: datetime | None = None,
+    since: Time | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    before: int | None = None,
+    before: Id | None = None,
 ) -> IncidentPage:
     """Newest first; pass ``before=<next>`` for the following page."""
     filters = service.IncidentFilter(status, runbook_class, team, since)
@@ -70,7 +70,7 @@ def list_incidents(
 
 
 @router.get("/{incident_id}", responses=errors(404))
-def get_incident(incident_id: int, services: ServicesDep, _: Reader) -> IncidentDetail:
+def get_incident(incident_id: Id, services: ServicesDep, _: Reader) -> IncidentDetail:
     return _detail(services, incident_id)
 
 
@@ -85,13 +85,13 @@ async def _act(
 
 
 @router.post("/{incident_id}/ack", responses=errors(404, 409))
-async def acknowledge(incident_id: int, services: ServicesDep, who: Actor) -> IncidentDetail:
+async def acknowledge(incident_id: Id, services: ServicesDep, who: Actor) -> IncidentDetail:
     return await _act(services, incident_id, who, actions.acknowledge(who, incident_id))
 
 
 @router.post("/{incident_id}/resolve", responses=errors(404, 409))
 async def resolve(
-    incident_id: int, services: ServicesDep, who: Actor, body: ResolveIn | None = None
+    incident_id: Id, services: ServicesDep, who: Actor, body: ResolveIn | None = None
 ) -> IncidentDetail:
     note = body.note if body else None
     return await _act(services, incident_id, who, actions.resolve(who, incident_id, note))
@@ -99,14 +99,14 @@ async def resolve(
 
 @router.post("/{incident_id}/notes", responses=errors(404))
 async def add_note(
-    incident_id: int, body: NoteIn, services: ServicesDep, who: Actor
+    incident_id: Id, body: NoteIn, services: ServicesDep, who: Actor
 ) -> IncidentDetail:
     return await _act(services, incident_id, who, actions.note(who, incident_id, body.text))
 
 
 @router.post("/{incident_id}/steps/{step_id}", responses=errors(404, 409))
 async def tick_step(
-    incident_id: int, step_id: str, services: ServicesDep, who: Actor
+    incident_id: Id, step_id: str, services: ServicesDep, who: Actor
 ) -> IncidentDetail:
     """Tick one checklist step of the incident's runbook (recorded with who and when)."""
     return await _act(services, incident_id, who, actions.tick(services, who, incident_id, step_id))

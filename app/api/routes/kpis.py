@@ -10,7 +10,6 @@ from fastapi.concurrency import run_in_threadpool
 from app.api.deps import ServicesDep, require
 from app.api.responses import SIGNED_IN
 from app.auth.principals import Principal
-from app.durations import parse_duration
 from app.errors import PayloadError
 from app.metrics import kpis
 
@@ -25,7 +24,7 @@ async def get_kpis(
 ) -> kpis.KpiReport:
     """MTTA, MTTR, recurrence rate, flaps, time to first view and coverage, per class."""
     try:
-        span = parse_duration(window)
+        span = kpis.parse_window(window)
     except ValueError as err:
         raise PayloadError(f"window: {err}", hint="for example ?window=30d or ?window=12h") from err
 

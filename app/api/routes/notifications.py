@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import ServicesDep, require
+from app.api.params import Id
 from app.api.responses import SIGNED_IN
 from app.auth.principals import Principal
 from app.db import MAX_PAGE
@@ -20,9 +21,9 @@ router = APIRouter(tags=["notifications"], responses=SIGNED_IN)
 def list_notifications(
     services: ServicesDep,
     _: Annotated[Principal, Depends(require("notifications:read"))],
-    incident: int | None = None,
+    incident: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    before: int | None = None,
+    before: Id | None = None,
 ) -> NotificationPage:
     """Newest first: each message, its channel, attempts, state and last error."""
     with services.db.session() as session:

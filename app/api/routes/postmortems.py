@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from app.api.actions import runbook_team
 from app.api.deps import ServicesDep, require
+from app.api.params import Id
 from app.api.responses import SIGNED_IN, errors
 from app.auth.permissions import check_can_act
 from app.auth.principals import Principal
@@ -71,7 +72,7 @@ def list_postmortems(
     status: PostmortemStatus | None = None,
     runbook_class: Annotated[str | None, Query(alias="class")] = None,
     limit: Limit = 50,
-    before: int | None = None,
+    before: Id | None = None,
 ) -> PostmortemPage:
     """Newest first; pass ``before=<next>`` for the following page."""
     with services.db.session() as session:
@@ -82,20 +83,20 @@ def list_postmortems(
 
 
 @router.get("/postmortems/{postmortem_id}", responses=errors(404))
-def get_postmortem(postmortem_id: int, services: ServicesDep, _: Reader) -> PostmortemOut:
+def get_postmortem(postmortem_id: Id, services: ServicesDep, _: Reader) -> PostmortemOut:
     with services.db.session() as session:
         return _out(services, session, postmortems.get(session, postmortem_id=postmortem_id))
 
 
 @router.get("/incidents/{incident_id}/postmortem", responses=errors(404))
-def incident_postmortem(incident_id: int, services: ServicesDep, _: Reader) -> PostmortemOut:
+def incident_postmortem(incident_id: Id, services: ServicesDep, _: Reader) -> PostmortemOut:
     with services.db.session() as session:
         return _out(services, session, postmortems.of_incident(session, incident_id=incident_id))
 
 
 @router.patch("/postmortems/{postmortem_id}", responses=errors(404, 409))
 def edit_postmortem(
-    postmortem_id: int, body: PostmortemPatch, services: ServicesDep, who: Editor
+    postmortem_id: Id, body: PostmortemPatch, services: ServicesDep, who: Editor
 ) -> PostmortemOut:
     changes = postmortems.PostmortemChanges(**body.model_dump(exclude_unset=True))
 
@@ -115,7 +116,7 @@ def edit_postmortem(
 
 @router.post("/postmortems/{postmortem_id}/action-items", status_code=201, responses=errors(404))
 def add_action_item(
-    postmortem_id: int, body: ActionItemIn, services: ServicesDep, who: Editor
+    postmortem_id: Id, body: ActionItemIn, services: ServicesDep, who: Editor
 ) -> ActionItemOut:
     now = services.clock()
 
@@ -130,7 +131,7 @@ def add_action_item(
 
 @router.patch("/action-items/{item_id}", responses=errors(404, 409))
 def edit_action_item(
-    item_id: int, body: ActionItemPatch, services: ServicesDep, who: Editor
+    item_id: Id, body: ActionItemPatch, services: ServicesDep, who: Editor
 ) -> ActionItemOut:
     now = services.clock()
     changes = actions.ItemChanges(**body.model_dump(exclude_unset=True))
@@ -150,7 +151,7 @@ def list_action_items(
     runbook_class: Annotated[str | None, Query(alias="class")] = None,
     owner: str | None = None,
     limit: Limit = 50,
-    before: int | None = None,
+    before: Id | None = None,
 ) -> ActionItemPage:
     """Newest first; ``?status=open`` for the open ones."""
     today = services.clock().date()
