@@ -10,6 +10,7 @@ is a ``DUPLICATE``; the batch (``alerts.service._Batch``) stores what is ``NEW``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -20,6 +21,9 @@ class Change(StrEnum):
     NEW = "new"  # not stored yet: stored now, and placed in an incident
     RESOLVES = "resolves"  # stored firing, arrives resolved: the occurrence ends
     DUPLICATE = "duplicate"  # a repeat, or a late firing retry of an ended one: nothing
+
+
+STATUSES: Mapping[str, AlertStatus] = {s.value: s for s in AlertStatus}  # faster than Enum()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select
 
-from app.alerts.models import Alert, AlertStatus
-from app.alerts.occurrences import Stored
+from app.alerts.models import Alert
+from app.alerts.occurrences import STATUSES, Stored
 
 Key = tuple[str, datetime]  # an occurrence: (fingerprint, starts_at)
 
@@ -16,7 +16,6 @@ _ALERTS = Alert.__table__  # type: ignore[attr-defined]
 _STORED = select(
     _ALERTS.c.incident_id, _ALERTS.c.fingerprint, _ALERTS.c.starts_at, _ALERTS.c.status
 ).where(_ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
-_STATUSES = {status.value: status for status in AlertStatus}  # a dict lookup, not Enum()
 
 
 def read_stored(connection: Connection, fingerprints: Iterable[str]) -> dict[Key, Stored]:
@@ -26,6 +25,6 @@ def read_stored(connection: Connection, fingerprints: Iterable[str]) -> dict[Key
         return {}
     rows = connection.execute(_STORED, {"fingerprints": wanted})
     return {
-        (row.fingerprint, row.starts_at): Stored(row.incident_id, _STATUSES[row.status])
+        (row.fingerprint, row.starts_at): Stored(row.incident_id, STATUSES[row.status])
         for row in rows
     }

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from app.alerts.models import Alert, AlertStatus
-from app.alerts.occurrences import Stored
+from app.alerts.occurrences import STATUSES, Stored
 from app.alerts.stored import read_stored
 from app.bulk import insert_rows
 from app.escalation import hooks
@@ -307,7 +307,7 @@ class Unit:
     def add_alert(self, row: dict[str, Any]) -> None:
         key = (row["fingerprint"], row["starts_at"])
         self._new_alerts[key] = row
-        self.alerts[key] = Stored(row["incident_id"], AlertStatus(row["status"]))
+        self.alerts[key] = Stored(row["incident_id"], STATUSES[row["status"]])
 
     def resolve_alert(self, key: tuple[str, datetime], end: datetime, now: datetime) -> None:
         self.alerts[key] = Stored(self.alerts[key].incident_id, AlertStatus.RESOLVED)
