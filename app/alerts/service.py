@@ -24,12 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from app.alerts.models import Alert, AlertStatus
+from app.alerts.models import AlertStatus
+from app.alerts.occurrences import Change, occurrence_change
 from app.alerts.repeats import SeenOccurrences, occurrence_key
 from app.alerts.schemas import WebhookPayload, WireAlert
+from app.alerts.stored import Key, read_stored
 from app.classification.catalog import Catalog
 from app.classification.classifier import Classifier, Decision
 from app.db import Database
@@ -40,14 +41,8 @@ from app.metrics import aggregates as kpi
 
 log = logging.getLogger(__name__)
 
-_TABLE = Alert.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = 8  # 3 gave 503s to ~7% of 15 concurrent growing notifications on 2 replicas
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock (PostgreSQL)
-_STORED = select(
-    _TABLE.c.incident_id, _TABLE.c.fingerprint, _TABLE.c.starts_at, _TABLE.c.status
-).where(_TABLE.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
-
-Key = tuple[str, datetime]
 
 
 @dataclass(slots=True)
@@ -110,20 +105,17 @@ def stored_unchanged(db: Database, payload: WebhookPayload) -> IngestResult | No
     A read without the writer lock: the cheap path for repeats that are not byte-identical.
     """
     alerts = unique(payload.alerts)
-    wanted = {(a.fingerprint, a.starts_at) for a in alerts}
     with db.engine.connect() as connection:
         db.prefer_indexes(connection)
-        rows = connection.execute(_STORED, {"fingerprints": sorted({k[0] for k in wanted})})
-        stored = {(r.fingerprint, r.starts_at): r for r in rows}
+        stored = read_stored(connection, (a.fingerprint for a in alerts))
     incidents: set[int] = set()
     for alert in alerts:
-        row = stored.get((alert.fingerprint, alert.starts_at))
-        if row is None or (
-            row.status == AlertStatus.FIRING and alert.status == AlertStatus.RESOLVED
-        ):
+        known = stored.get((alert.fingerprint, alert.starts_at))
+        if occurrence_change(known, alert.status) != Change.DUPLICATE:
             return None
-        if row.incident_id is not None:
-            incidents.add(row.incident_id)
+        assert known is not None
+        if known.incident_id is not None:
+            incidents.add(known.incident_id)
     n = len(payload.alerts)
     return IngestResult(alerts=n, duplicates=n, incident_ids=sorted(incidents))
 
@@ -183,11 +175,14 @@ class _Batch:
         for job, alerts in jobs:
             for alert in alerts:
                 known = unit.alerts.get((alert.fingerprint, alert.starts_at))
-                if known is None:
+                change = occurrence_change(known, alert.status)
+                if change == Change.NEW:
                     cls = self.decide(alert).runbook_class
                     keys.add(Identity(cls, job.payload.group_key).open_key)
-                elif known.incident_id is not None and alert.status == AlertStatus.RESOLVED:
-                    ids.add(known.incident_id)
+                elif change == Change.RESOLVES:  # its incident may settle: lock it now
+                    assert known is not None
+                    if known.incident_id is not None:
+                        ids.add(known.incident_id)
         unit.lock_incidents(keys, ids)
 
     def apply(self, job: Job, alerts: list[WireAlert]) -> IngestResult:
@@ -200,14 +195,15 @@ class _Batch:
         )
         for alert in alerts:
             known = unit.alerts.get((alert.fingerprint, alert.starts_at))
-            if known is None:
+            change = occurrence_change(known, alert.status)
+            if change == Change.NEW:
                 decision = self.decide(alert)
                 new[Identity(decision.runbook_class, payload.group_key)].append((alert, decision))
-            elif known.status == AlertStatus.FIRING and alert.status == AlertStatus.RESOLVED:
+            elif change == Change.RESOLVES:
                 resolutions.append(alert)
             else:
                 result.duplicates += 1
-                if known.incident_id is not None:
+                if known is not None and known.incident_id is not None:
                     unchanged.add(known.incident_id)
         touched: set[int] = set()
         settle: set[int] = set()

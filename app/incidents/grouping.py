@@ -1,6 +1,7 @@
 """Alert-driven incident changes: open, group, reopen (flap), recurrence, auto-resolve.
 
-Called by ``alerts.service`` for each payload of a batch, against the batch's ``Unit``.
+Called by ``alerts.service`` for each payload of a batch, against the batch's ``Unit``. Where
+new occurrences go is decided by ``placement`` (pure); this module applies the decision.
 Identity is ``(runbook class, groupKey)`` while open, enforced by the unique ``open_key``
 column.
 """
@@ -10,11 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from app.escalation.models import Signal
 from app.incidents.lifecycle import Event, next_step
 from app.incidents.models import IncidentStatus as S
+from app.incidents.placement import (
+    Existing,
+    Join,
+    Occurrence,
+    Open,
+    Reopen,
+    Windows,
+    placement,
+)
 from app.incidents.timeline import Kind
 from app.incidents.unit import Identity, IncidentState, Unit
 from app.metrics import aggregates as kpi
@@ -22,17 +32,6 @@ from app.metrics import aggregates as kpi
 __all__ = ["Identity", "Occurrence", "Template", "Windows", "place", "settle"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Occurrence:
-    """A new alert occurrence as grouping sees it."""
-
-    fingerprint: str
-    alertname: str
-    starts_at: datetime
-    ends_at: datetime | None
-    firing: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,22 +46,16 @@ class Template:
     alertmanager_url: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Windows:
-    flap: timedelta
-    recurrence: timedelta
-
-
 def _create(
     unit: Unit,
     *,
     identity: Identity,
     template: Template,
     occurrences: Sequence[Occurrence],
-    previous: IncidentState | None,
+    opened: Open,
     now: datetime,
 ) -> IncidentState:
-    firing = any(o.firing for o in occurrences)
+    firing = opened.firing
     incident = unit.create(
         {
             "runbook_class": identity.runbook_class,
@@ -76,15 +69,15 @@ def _create(
             "started_at": min(o.starts_at for o in occurrences),
             "created_at": now,
             "updated_at": now,
-            "resolved_at": None if firing else max((o.ends_at or now) for o in occurrences),
+            "resolved_at": opened.resolved_at,
             "resolved_by": None if firing else "alertmanager",
-            "recurrence_of": previous.id if previous else None,
+            "recurrence_of": opened.recurrence_of,
             "truncated_alerts": template.truncated_alerts,
             "alertmanager_url": template.alertmanager_url,
             "flap_count": 0,
         }
     )
-    rule = "OPEN-1" if firing else "OPEN-2"
+    rule = opened.rule
     _count_opened(unit, incident, template.severity)
     unit.record(
         incident.id,
@@ -126,19 +119,46 @@ def _count_opened(unit: Unit, incident: IncidentState, severity: str) -> None:
         unit.observe(kpi.RESOLUTION, cls, seconds)
 
 
-def _reopen(unit: Unit, incident: IncidentState, now: datetime) -> bool:
+def _reopen(unit: Unit, incident: IncidentState, reopen: Reopen, now: datetime) -> bool:
     """Reopen a resolved incident; False when another writer changed it first."""
-    step = next_step(S(incident.status), Event.FIRE)
-    if not unit.reopen(incident, step.status.value, now):
+    if not unit.reopen(incident, reopen.status.value, now):
         return False
     unit.count(kpi.FLAPS, {"class": incident.runbook_class})
-    unit.record(incident.id, Kind.REOPENED, now, step.rule, flap_count=incident.flap_count)
+    unit.record(incident.id, Kind.REOPENED, now, reopen.rule, flap_count=incident.flap_count)
     unit.signal(incident, Signal.REOPENED, now)
     log.info(
         "incident reopened",
-        extra={"incident_id": incident.id, "rule": step.rule, "class": incident.runbook_class},
+        extra={"incident_id": incident.id, "rule": reopen.rule, "class": incident.runbook_class},
     )
     return True
+
+
+def _join(
+    unit: Unit,
+    current: IncidentState,
+    join: Join,
+    template: Template,
+    occurrences: Sequence[Occurrence],
+    now: datetime,
+) -> IncidentState:
+    current.started_at = min(current.started_at, *(o.starts_at for o in occurrences))
+    current.truncated_alerts = max(current.truncated_alerts, template.truncated_alerts)
+    current.updated_at = now
+    unit.changed(current)
+    unit.record(
+        current.id,
+        Kind.ALERTS_ADDED,
+        now,
+        join.rule,
+        fingerprints=[o.fingerprint for o in occurrences],
+    )
+    return current
+
+
+def _existing(incident: IncidentState | None) -> Existing | None:
+    if incident is None:
+        return None
+    return Existing(incident.id, S(incident.status), incident.resolved_at)
 
 
 def place(
@@ -152,36 +172,28 @@ def place(
 ) -> IncidentState:
     """Find or make the incident that new occurrences of one identity belong to."""
     current = unit.open_incident(identity)
-    if current is not None:
-        step = next_step(S(current.status), Event.FIRE)
-        current.started_at = min(current.started_at, *(o.starts_at for o in occurrences))
-        current.truncated_alerts = max(current.truncated_alerts, template.truncated_alerts)
-        current.updated_at = now
-        unit.changed(current)
-        unit.record(
-            current.id,
-            Kind.ALERTS_ADDED,
-            now,
-            step.rule,
-            fingerprints=[o.fingerprint for o in occurrences],
-        )
-        return current
-    previous = unit.last_resolved(identity)
-    firing = [o for o in occurrences if o.firing]
-    if previous is not None and previous.resolved_at is not None and firing:
-        gap = min(o.starts_at for o in firing) - previous.resolved_at
-        if gap <= windows.flap and _reopen(unit, previous, now):
+    previous = unit.last_resolved(identity) if current is None else None
+    decision = placement(
+        current=_existing(current),
+        previous=_existing(previous),
+        occurrences=occurrences,
+        windows=windows,
+        now=now,
+    )
+    if isinstance(decision, Join):
+        assert current is not None
+        return _join(unit, current, decision, template, occurrences, now)
+    if isinstance(decision, Reopen):
+        assert previous is not None
+        if _reopen(unit, previous, decision, now):
             return previous
-    recurrent = None
-    if previous is not None and previous.resolved_at is not None:
-        gap = min(o.starts_at for o in occurrences) - previous.resolved_at
-        recurrent = previous if gap <= windows.recurrence else None
+        decision = decision.otherwise
     return _create(
         unit,
         identity=identity,
         template=template,
         occurrences=occurrences,
-        previous=recurrent,
+        opened=decision,
         now=now,
     )
 

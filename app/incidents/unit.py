@@ -22,6 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from app.alerts.models import Alert, AlertStatus
+from app.alerts.occurrences import STATUSES, Stored
+from app.alerts.stored import read_stored
 from app.bulk import insert_rows
 from app.escalation import hooks
 from app.escalation.models import Signal
@@ -50,12 +52,6 @@ _STATE_COLUMNS = (
     _INCIDENTS.c.updated_at,
 )
 # Built once: the statements of every batch.
-_KNOWN = select(
-    _ALERTS.c.incident_id,
-    _ALERTS.c.fingerprint,
-    _ALERTS.c.starts_at,
-    _ALERTS.c.status,
-).where(_ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
 _LOCK = (
     select(*_STATE_COLUMNS)
     .where(
@@ -144,14 +140,6 @@ def _open_key(runbook_class: str, group_key: str) -> str:
 
 
 @dataclass(slots=True)
-class KnownAlert:
-    """A stored occurrence (or one this batch stores), as far as ingest cares."""
-
-    incident_id: int | None
-    status: str
-
-
-@dataclass(slots=True)
 class IncidentState:
     """The columns of an incident that ingest reads or changes."""
 
@@ -179,7 +167,7 @@ class Unit:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.alerts: dict[tuple[str, datetime], KnownAlert] = {}
+        self.alerts: dict[tuple[str, datetime], Stored] = {}
         self._incidents: dict[int, IncidentState] = {}
         self._open: dict[str, IncidentState] = {}
         self._locked_keys: set[str] = set()
@@ -197,11 +185,7 @@ class Unit:
 
     def load_alerts(self, fingerprints: Iterable[str]) -> None:
         """Read the stored occurrences of these fingerprints (all start times)."""
-        wanted = sorted(set(fingerprints))
-        if not wanted:
-            return
-        for row in self.connection.execute(_KNOWN, {"fingerprints": wanted}):
-            self.alerts[(row.fingerprint, row.starts_at)] = KnownAlert(row.incident_id, row.status)
+        self.alerts.update(read_stored(self.connection, fingerprints))
 
     def lock_incidents(self, open_keys: Iterable[str], ids: Iterable[int]) -> None:
         """Read (and on PostgreSQL lock) the open incidents of these identities and these ids."""
@@ -323,14 +307,13 @@ class Unit:
     def add_alert(self, row: dict[str, Any]) -> None:
         key = (row["fingerprint"], row["starts_at"])
         self._new_alerts[key] = row
-        self.alerts[key] = KnownAlert(row["incident_id"], row["status"])
+        self.alerts[key] = Stored(row["incident_id"], STATUSES[row["status"]])
 
     def resolve_alert(self, key: tuple[str, datetime], end: datetime, now: datetime) -> None:
-        known = self.alerts[key]
-        known.status = AlertStatus.RESOLVED.value
+        self.alerts[key] = Stored(self.alerts[key].incident_id, AlertStatus.RESOLVED)
         pending = self._new_alerts.get(key)
         if pending is not None:
-            pending.update(status=known.status, ends_at=end, updated_at=now)
+            pending.update(status=AlertStatus.RESOLVED.value, ends_at=end, updated_at=now)
         else:
             self._resolved_alerts.append(
                 {"p_fingerprint": key[0], "p_starts_at": key[1], "p_end": end, "p_now": now}

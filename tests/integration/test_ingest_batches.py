@@ -28,7 +28,7 @@ from app.alerts.batcher import IngestBatcher
 from app.alerts.limits import Bounds
 from app.alerts.models import Alert
 from app.alerts.schemas import parse_payload
-from app.alerts.service import IngestResult, Job, Outcome, ingest_batch
+from app.alerts.service import IngestResult, Job, Outcome, ingest_batch, stored_unchanged
 from app.classification.catalog import load_catalog
 from app.classification.classifier import Classifier, Decision
 from app.db import Database, make_engine
@@ -599,3 +599,57 @@ def test_two_replicas_storing_overlapping_batches_at_once_store_each_alert_once(
         assert ra.incident_ids == rb.incident_ids == [incident_of[g]]
         assert ra.new + rb.new == 5  # each alert counted new exactly once
         assert ra.new + ra.duplicates + rb.new + rb.duplicates == 7
+
+
+# -- e. the repeat path answers exactly when the batch would change nothing ------------------
+
+
+@st.composite
+def probes(draw: st.DrawFn) -> tuple[list[P], P]:
+    """Deliveries stored first, then one more: mostly occurrences already sent (as sent,
+    firing again or now ended), sometimes with another alert that may be new."""
+    sent = draw(deliveries())
+    seen = [a for p in sent for a in p.alerts]
+    again = st.sampled_from(seen).flatmap(
+        lambda a: st.sampled_from(
+            [a, A(a.fp, a.start), A(a.fp, a.start, a.start + 2 if a.end is None else a.end)]
+        )
+    )
+    alerts = draw(st.lists(again, min_size=1, max_size=3)) + draw(st.lists(an_alert, max_size=1))
+    group = draw(st.sampled_from(GROUPS))
+    return sent, P(group, tuple(alerts), 0, sent[-1].at + 1)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # emptied per example
+)
+@given(case=probes())
+# every occurrence stored as it arrives: the repeat path answers
+@example(case=(CASES["flap"], P("g1", (END, A("fa", 3)), 0, 4)))
+# a firing occurrence arrives resolved: the batch resolves it
+@example(case=(CASES["flap"], P("g1", (END, A("fa", 3, 5)), 0, 4)))
+# a late firing retry of an occurrence stored resolved changes nothing
+@example(case=(CASES["resolved first"], P("g2", (FIRE,), 0, 3)))
+# one occurrence new among repeats: the batch stores it
+@example(case=(CASES["flap"], P("g1", (END, A("fb", 3)), 0, 4)))
+def test_the_repeat_path_answers_exactly_when_the_batch_would_change_nothing(
+    fresh: Fresh, case: tuple[list[P], P]
+) -> None:
+    """``stored_unchanged`` (the read without the writer lock) answers a payload exactly when
+    storing it reports nothing new and nothing resolved, and then with the batch's answer."""
+    sent, probe = case
+    db, _ = fresh.pair()
+    for p in sent:
+        assert isinstance(*store(db, [job(body(p), T0 + timedelta(minutes=p.at))]), IngestResult)
+    probing = job(body(probe), T0 + timedelta(minutes=probe.at))
+
+    answer = stored_unchanged(db, probing.payload)
+    [result] = store(db, [probing])
+
+    assert isinstance(result, IngestResult), result
+    assert (answer is not None) == (result.new == 0 and result.resolved == 0)
+    if answer is not None:
+        assert answer.as_response() == result.as_response()
+    hypothesis.event("the repeat path answers" if answer else "the batch stores")
