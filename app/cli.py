@@ -34,6 +34,7 @@ from app.cli_inputs import (
     parse_window,
 )
 from app.config import load_config
+from app.database_url import check_database_url
 from app.db import Database
 from app.durations import format_duration
 from app.logging import configure_logging
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 
 @cli.command()
+@one_line_errors
 def migrate() -> None:
     """Upgrade the database schema to the latest version."""
     settings = Settings()
@@ -136,6 +138,7 @@ def render(
 
 
 @cli.command()
+@one_line_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind")] = None,
     port: Annotated[int | None, typer.Option(help="port to bind")] = None,
@@ -153,6 +156,7 @@ def serve(
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings, generated = ensure_tokens(base.model_copy(update=overrides))
     configure_logging(fmt=settings.log_format, level=settings.log_level)
+    check_database_url(settings.database_url)
     _ensure_schema(settings.database_url, migrate_first)
     if generated or sys.stdout.isatty():
         _print_bootstrap(settings, generated)

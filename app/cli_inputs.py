@@ -12,11 +12,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from app.classification.catalog import Catalog
 from app.cli_errors import UsageProblem
 from app.config import AppConfig
+from app.database_url import check_database_url
 from app.db import Database, make_engine
 from app.errors import DomainError
 from app.metrics.kpis import parse_window as kpi_window
@@ -34,7 +34,7 @@ class SchemaNotCurrent(DomainError):
 
 def open_database(database_url: str) -> Database:
     """The database, if it exists and its schema is current; never creates anything."""
-    url = make_url(database_url)
+    url = check_database_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(str(url.database))
         if not path.is_file():
