@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import sys
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from app.checks.project import Paths, check_project
 from app.classification.catalog import load_catalog
 from app.cli_errors import one_line_errors, run
 from app.cli_inputs import (
+    check_channels,
     check_team,
     check_timezone,
     config_file,
@@ -157,6 +159,7 @@ def serve(
     settings, generated = ensure_tokens(base.model_copy(update=overrides))
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     check_database_url(settings.database_url)
+    check_channels(settings.config, os.environ)
     _ensure_schema(settings.database_url, migrate_first)
     if generated or sys.stdout.isatty():
         _print_bootstrap(settings, generated)

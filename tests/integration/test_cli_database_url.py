@@ -7,11 +7,13 @@ connection or an SQLite file that is not a database; every command did for ``mys
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.cli import run_cli
-from tests.integration.test_cli_errors import env_for, one_line
+from tests.integration.test_cli_errors import CONFIG, env_for, one_line
 
 
 def test_migrate_a_database_that_cannot_be_opened_is_one_line(database_url: str) -> None:
@@ -39,3 +41,12 @@ def test_an_unsupported_database_url_says_which_are_supported(command: str, url:
     assert "RUNBOOK_ROUTER_DATABASE_URL" in line
     assert "sqlite:///" in line
     assert "postgresql+psycopg://" in line
+
+
+def test_serve_refuses_an_unusable_channel_url_in_one_line(tmp_path: Path) -> None:
+    """Before uvicorn starts: not a lifespan traceback and exit 3 (the worker keeps its check)."""
+    env = env_for(f"sqlite:///{tmp_path}/rr.db", data_dir=tmp_path / "data", port="1")
+    env["SLACK_WEBHOOK_URL"] = "http://127.0.0.1:abc/slack"
+    line = one_line(run_cli("serve", env=env, timeout=60), 1)
+    assert f"{CONFIG}: channel 'team-chat': SLACK_WEBHOOK_URL" in line
+    assert "port" in line
