@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from app.runbooks.service import runbook_named
 from app.settings import Settings
 
 STDIN = "-"
+_SURROGATE = re.compile("[\udc80-\udcff]")  # how Python keeps argv bytes that are not UTF-8
 
 
 class Format(StrEnum):
@@ -67,16 +69,34 @@ class Request:
     alert: AuthoredAlert | None
 
 
+def _read(source: str) -> bytes:
+    path = Path(source)
+    if path.is_dir():
+        raise UsageProblem(f"{source}: is a directory", hint="give an alert JSON file or -")
+    if not path.is_file():
+        raise UsageProblem(f"{source}: no such file", hint="give an alert JSON file or -")
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise PayloadError(f"{source}: cannot be read: {err.strerror}") from err
+
+
+def _decoded(name: str, data: bytes) -> str:
+    """UTF-8 text, or ``PayloadError`` naming the first byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        byte = data[err.start]
+        raise PayloadError(
+            f"{name}: not UTF-8 text: byte 0x{byte:02x} at offset {err.start}",
+            hint="save the file as UTF-8 (JSON is UTF-8)",
+        ) from err
+
+
 def read_alerts(source: str) -> list[AuthoredAlert]:
     """The alerts of a JSON file (or ``-`` for stdin)."""
     name = "stdin" if source == STDIN else source
-    if source == STDIN:
-        text = sys.stdin.read()
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise UsageProblem(f"{source}: no such file", hint="give an alert JSON file or -")
-        text = path.read_text(encoding="utf-8")
+    text = _decoded(name, sys.stdin.buffer.read() if source == STDIN else _read(source))
     try:
         data: Any = json.loads(text)
     except json.JSONDecodeError as err:
@@ -103,6 +123,10 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     """``k=v`` strings to labels."""
     labels = {}
     for item in items:
+        if not item.isascii() and _SURROGATE.search(item):  # argv bytes that are not UTF-8
+            raise UsageProblem(
+                f"--label: not UTF-8 text: {item!r}", hint="give labels as UTF-8 text"
+            )
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageProblem(f"--label {item!r} is not k=v", hint="e.g. --label alertname=Foo")

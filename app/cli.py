@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import sys
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from app.checks.project import Paths, check_project
 from app.classification.catalog import load_catalog
 from app.cli_errors import one_line_errors, run
 from app.cli_inputs import (
+    check_channels,
     check_team,
     check_timezone,
     config_file,
@@ -34,6 +36,7 @@ from app.cli_inputs import (
     parse_window,
 )
 from app.config import load_config
+from app.database_url import check_database_url
 from app.db import Database
 from app.durations import format_duration
 from app.logging import configure_logging
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 
 
 @cli.command()
+@one_line_errors
 def migrate() -> None:
     """Upgrade the database schema to the latest version."""
     settings = Settings()
@@ -136,6 +140,7 @@ def render(
 
 
 @cli.command()
+@one_line_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind")] = None,
     port: Annotated[int | None, typer.Option(help="port to bind")] = None,
@@ -153,6 +158,8 @@ def serve(
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings, generated = ensure_tokens(base.model_copy(update=overrides))
     configure_logging(fmt=settings.log_format, level=settings.log_level)
+    check_database_url(settings.database_url)
+    check_channels(settings.config, os.environ)
     _ensure_schema(settings.database_url, migrate_first)
     if generated or sys.stdout.isatty():
         _print_bootstrap(settings, generated)

@@ -6,19 +6,20 @@ naming ``runbook-router migrate``, as is a database without the current schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from app.classification.catalog import Catalog
 from app.cli_errors import UsageProblem
-from app.config import AppConfig
+from app.config import AppConfig, load_config
+from app.database_url import check_database_url
 from app.db import Database, make_engine
-from app.errors import DomainError
+from app.errors import ConfigError, DomainError
+from app.escalation.checks import channel_errors
 from app.metrics.kpis import parse_window as kpi_window
 from app.schema import schema_state
 
@@ -34,7 +35,7 @@ class SchemaNotCurrent(DomainError):
 
 def open_database(database_url: str) -> Database:
     """The database, if it exists and its schema is current; never creates anything."""
-    url = make_url(database_url)
+    url = check_database_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(str(url.database))
         if not path.is_file():
@@ -113,3 +114,17 @@ def check_team(team: str, *, known: Iterable[str], new_team: bool) -> str:
         f"unknown team {team!r} (known: {', '.join(names) or 'none'})",
         hint="check the spelling, or pass --new-team to scope the token to a new team",
     )
+
+
+def check_channels(config_path: Path, environ: Mapping[str, str]) -> None:
+    """``ConfigError`` (one line) for a channel variable that holds no usable URL.
+
+    ``serve`` checks this before the server starts, as ``check`` does; the worker's own check
+    at start-up stays as a backstop.
+    """
+    problems = channel_errors(load_config(config_path), environ, source=config_path)
+    if problems:
+        more = (
+            f" (and {len(problems) - 1} more; see `runbook-router check`)" if problems[1:] else ""
+        )
+        raise ConfigError(problems[0] + more)

@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, col, select
 
+from app.database_url import check_database_url
 from app.dbfile import DatabaseFile
 
 
@@ -100,6 +101,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
 
 def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     """Create the engine for ``url``; for SQLite also create the file's folder."""
+    check_database_url(url)  # ConfigError naming the supported schemes
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

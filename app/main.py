@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from starlette.types import Receive, Scope, Send
@@ -28,6 +28,7 @@ from app.api import docs as api_docs
 from app.api.errors import install_error_handlers
 from app.api.forwarded import ForwardedMiddleware
 from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from app.api.nul import refuse_nul
 from app.api.routes import (
     deliveries,
     health,
@@ -183,6 +184,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(refuse_nul)],  # every route, now and later: no NUL in any text
     )
     secret = session_secret(
         settings.session_secret.get_secret_value(), settings.admin_token.get_secret_value()

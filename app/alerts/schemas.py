@@ -42,6 +42,7 @@ from app.alerts.limits import (
 )
 from app.alerts.models import AlertStatus
 from app.errors import PayloadError
+from app.nul import nul_at
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NUL_ESCAPE = b"\\u0000"  # the only way JSON can carry a NUL
@@ -157,26 +158,6 @@ def _describe(err: ValidationError) -> tuple[str, str]:
     return message, _hint(first["loc"], expected)
 
 
-def _nul_at(data: object) -> tuple[str, str] | None:
-    """The path of the first string or key holding a NUL, and which it is; else None.
-
-    Iterative: JSON may nest deeper than Python's recursion limit.
-    """
-    stack: list[tuple[str, object]] = [("", data)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return path, "holds"
-        elif isinstance(value, dict):
-            if any("\x00" in key for key in value):
-                return path, "has a name that holds"
-            stack.extend((f"{path}.{k}" if path else k, v) for k, v in reversed(value.items()))
-        elif isinstance(value, list):
-            stack.extend((f"{path}.{i}", v) for i, v in reversed(list(enumerate(value))))
-    return None
-
-
 def _validate(
     data: object, *, max_alerts: int, bounds: Bounds, nul: bool, sizes: bool
 ) -> WebhookPayload:
@@ -192,7 +173,7 @@ def _validate(
             f"field 'alerts': {len(alerts)} alerts exceed the limit of {max_alerts}",
             hint="lower max_alerts in the Alertmanager webhook_config",
         )
-    found = _nul_at(data) if nul else None
+    found = nul_at(data) if nul else None
     if found is not None:
         path, what = found
         raise PayloadError(

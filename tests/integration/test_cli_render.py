@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,39 @@ def test_offline_unless_enrich_is_given(env: dict[str, str]) -> None:
         assert enriched.code == 0, enriched.stderr
         assert any(p.startswith("/api/v1/query?") for p in prometheus.paths), prometheus.paths
         assert "enrichment off" not in enriched.stdout
+
+
+def test_a_file_that_is_not_utf8_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    bom = tmp_path / "utf16.json"
+    bom.write_bytes(b"\xff\xfe")
+    line = one_line_failure(run_cli("render", str(bom), env=env))
+    assert f"{bom}: not UTF-8 text" in line
+    assert "byte 0xff at offset 0" in line
+    value = tmp_path / "latin1.json"
+    value.write_bytes(b'{"labels": {"alertname": "caf\xe9", "x": "\xff"}}')
+    line = one_line_failure(run_cli("render", str(value), env=env))
+    assert "byte 0xe9 at offset 29" in line
+    piped = subprocess.run(
+        [sys.executable, "-m", "app", "render", "-"],
+        input=b"\xff",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    stderr = piped.stderr.decode()
+    assert piped.returncode == 1, stderr
+    assert stderr.startswith("error: stdin: not UTF-8 text"), stderr
+    assert len(stderr.splitlines()) == 1, stderr
+
+
+def test_a_folder_is_not_a_file(env: dict[str, str], tmp_path: Path) -> None:
+    line = one_line_failure(run_cli("render", str(tmp_path), env=env), code=2)
+    assert f"{tmp_path}: is a directory" in line
+
+
+def test_a_label_that_is_not_utf8_is_a_usage_error(env: dict[str, str]) -> None:
+    # "\udcff" is how Python spells the byte 0xff of a command line that is not UTF-8
+    line = one_line_failure(run_cli("render", "--label", "alertname=a\udcffb", env=env), code=2)
+    assert "--label: not UTF-8 text" in line
