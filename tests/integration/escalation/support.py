@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.escalation.worker import RunReport, Worker
+from harness.processes import free_port
 from tests.conftest import WEBHOOK, admin_headers, ingest_headers
 from tests.factories import alert, payload
-from tests.services import free_port
 
 
 @dataclass(frozen=True, slots=True)
