@@ -102,7 +102,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, clock: FakeClock) -> Iterator[FastAPI]:
+def app(settings: Settings, clock: FakeClock) -> FastAPI:
     migrate(settings.database_url)
     return create_app(settings, registry=CollectorRegistry(), clock=clock)
 

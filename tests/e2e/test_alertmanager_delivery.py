@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class RouterApi:
     def __init__(self, url: str) -> None:
         self.http = httpx.Client(base_url=url, headers=admin_headers(), timeout=5)
 
-    def get(self, path: str, **params: object) -> Any:
+    def get(self, path: str, **params: str | int) -> Any:
         response = self.http.get(path, params=params)
         assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
         return response.json()
@@ -195,11 +196,15 @@ def _open_and_check_incidents(api: RouterApi, started: datetime) -> dict[str, di
     return incidents
 
 
+def _delivered_twice(api: RouterApi, incident_id: int) -> bool:
+    return len(_deliveries_about(api, incident_id)) >= 2
+
+
 def _wait_for_repeats(api: RouterApi, incidents: dict[str, dict[str, Any]]) -> None:
     """Every group is delivered again (repeat_interval), and the repeat stores nothing."""
     for runbook_class, incident in incidents.items():
         wait_until(
-            lambda incident_id=incident["id"]: len(_deliveries_about(api, incident_id)) >= 2,
+            partial(_delivered_twice, api, incident["id"]),
             timeout=WAIT,
             what=f"Alertmanager to repeat the notification of the {runbook_class} incident",
         )

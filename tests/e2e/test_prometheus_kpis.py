@@ -35,6 +35,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.checks.promql import metric_names
 from harness.processes import free_port, http_ok, stop_process
 from harness.server import ServerProcess
 from tests.conftest import INGEST_TOKEN, WEBHOOK, admin_headers, server_env
@@ -46,7 +47,6 @@ from tests.e2e.test_alert_rules import (
     dashboard_exprs,
     grafana_to_promql,
     load_yaml,
-    metric_names,
     used_metrics,
 )
 from tests.factories import alert, payload
