@@ -67,9 +67,10 @@ system-deps:
 	else echo "not root: end-to-end tests needing$$missing will skip"; fi
 
 lint: venv
-	$(VENV)/bin/ruff check app tests bench helm
-	$(VENV)/bin/ruff format --check app tests bench helm
+	$(VENV)/bin/ruff check app tests bench helm harness
+	$(VENV)/bin/ruff format --check app tests bench helm harness
 	$(VENV)/bin/mypy --strict app
+	$(VENV)/bin/mypy tests bench harness
 
 test: venv system-deps lint
 	$(PY) -m pytest -q

@@ -2,7 +2,7 @@
 
 A longer, reporting version of ``tests/e2e/test_faults.py``. It starts, on loopback only:
 
-* a private PostgreSQL cluster (``tests/postgres.py``; fsync off, as in the tests);
+* a private PostgreSQL cluster (``harness/postgres.py``; fsync off, as in the tests);
 * two replicas, ``python -m app serve``, on one database (migrated once);
 * Debian's Alertmanager 0.25 (``group_wait`` 1s, ``group_interval`` 2s, ``repeat_interval``
   1h, gossip off) with three receivers: lane ``a`` delivers to replica A, lane ``b`` to B, and
@@ -31,10 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,25 +41,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import psycopg
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.test_alertmanager_delivery import Alertmanager, check_config  # noqa: E402
-from tests.postgres import Cluster, _as_owner, find_bindir  # noqa: E402
-from tests.services import free_port, http_ok  # noqa: E402
+from harness.alertmanager import ALERTMANAGER, AMTOOL, Alertmanager, webhook_config  # noqa: E402
+from harness.postgres import Cluster, find_bindir  # noqa: E402
+from harness.server import ServerProcess, migrate, server_env  # noqa: E402
 
-ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
-AMTOOL = "/usr/bin/amtool"
 WEBHOOK = "/api/v1/webhooks/alertmanager"
 TOKEN = "faults-ingest-token"
 ADMIN_TOKEN = "faults-admin-token"
-HOST = "127.0.0.1"
 LANES = ("a", "b", "both")
 ALERTNAMES = ("Workflow500", "QueueBacklog", "PdfNotFound", "StoragePermissionDenied", "DiskFull")
 AM_COUNTERS = (
@@ -77,92 +70,25 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-# --- PostgreSQL that can be stopped and started again -------------------------------------------
-
-
-class RestartableCluster(Cluster):
-    """``tests.postgres.Cluster`` plus a fast shutdown and a restart on the same data and port."""
-
-    def halt(self) -> None:
-        """``pg_ctl stop -m fast``: sessions are cut, committed work is checkpointed."""
-        pg_ctl = [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w"]
-        subprocess.run(_as_owner(pg_ctl), check=True, capture_output=True, timeout=60)
-        if self.proc is not None:
-            self.proc.wait(timeout=30)
-
-    def resume(self) -> None:
-        """Start ``postgres`` again exactly as ``Cluster.start`` does, without ``initdb``."""
-        argv = [str(self.bindir / "postgres"), "-D", str(self.data), "-h", HOST]
-        argv += ["-p", str(self.port), "-k", str(self.root)]
-        for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
-            argv += ["-c", setting]
-        argv += ["-c", "max_connections=200"]
-        log_file = (self.root / "postgres.log").open("ab")
-        self.proc = subprocess.Popen(_as_owner(argv), stdout=log_file, stderr=subprocess.STDOUT)
-        wait_for(self._accepts, timeout=30, what="PostgreSQL to accept connections again")
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
-
-
 # --- replicas ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Replica:
-    name: str
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    _log: IO[bytes] | None = None
+class Replica(ServerProcess):
+    """One ``python -m app serve`` (migrated beforehand), restarted on its port after a kill."""
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self) -> Replica:
-        env = {
-            **self.env,
-            "RUNBOOK_ROUTER_PORT": str(self.port),
-            "RUNBOOK_ROUTER_PUBLIC_URL": self.url,
-            "RUNBOOK_ROUTER_DATA_DIR": str(self.log_path.parent / f"data-{self.name}"),
-        }
-        self._log = self.log_path.open("ab")
-        cmd = [sys.executable, "-m", "app", "serve"]
-        self.proc = subprocess.Popen(
-            cmd, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
+    def __init__(self, name: str, database_url: str, work: Path) -> None:
+        env = server_env(
+            database_url, work / f"data-{name}", ingest_token=TOKEN, admin_token=ADMIN_TOKEN
         )
-
-        def ready() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"replica {self.name} exited; see {self.log_path}")
-            return http_ok(f"{self.url}/readyz")
-
-        wait_for(ready, timeout=60, what=f"replica {self.name} /readyz")
-        return self
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._log is not None:
-            self._log.close()
+        super().__init__(
+            env,
+            work / f"replica-{name}.log",
+            migrate=False,
+            name=name,
+            ready_timeout=60,
+            stop_timeout=30,
+        )
+        self.restarts = 0
 
     def webhook_requests(self) -> Counter[str]:
         text = httpx.get(f"{self.url}/metrics", timeout=10).text
@@ -174,41 +100,11 @@ class Replica:
         return counts
 
 
-def server_env(database_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "RUNBOOK_ROUTER_DATABASE_URL": database_url,
-        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": TOKEN,
-        "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
-        "RUNBOOK_ROUTER_CONFIG": str(ROOT / "config" / "runbook-router.yaml"),
-        "RUNBOOK_ROUTER_LOG_FORMAT": "console",
-        "RUNBOOK_ROUTER_HOST": HOST,
-    }
-
-
-def migrate(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "migrate"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=120,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"migrate failed: {done.stderr.decode(errors='replace')[-2000:]}")
-
-
 # --- Alertmanager --------------------------------------------------------------------------------
 
 
 def webhook(url: str) -> dict[str, Any]:
-    return {
-        "url": url + WEBHOOK,
-        "send_resolved": True,
-        "max_alerts": 0,
-        "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
-    }
+    return webhook_config(url + WEBHOOK, TOKEN)
 
 
 def alertmanager_config(a: Replica, b: Replica) -> dict[str, Any]:
@@ -232,25 +128,7 @@ def alertmanager_config(a: Replica, b: Replica) -> dict[str, Any]:
 
 
 def start_alertmanager(work: Path, config: dict[str, Any]) -> Alertmanager:
-    (work / "am-data").mkdir(parents=True)
-    path = work / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    check_config(AMTOOL, path)
-    port = free_port()
-    url = f"http://{HOST}:{port}"
-    log_path = work / "alertmanager.log"
-    command = [
-        ALERTMANAGER,
-        f"--config.file={path}",
-        f"--storage.path={work / 'am-data'}",
-        f"--web.listen-address={HOST}:{port}",
-        f"--web.external-url={url}",
-        "--cluster.listen-address=",
-    ]
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    wait_for(lambda: http_ok(f"{url}/-/ready"), timeout=20, what="Alertmanager /-/ready")
-    return Alertmanager(url, proc, log_path)
+    return Alertmanager(work / "alertmanager", config, ready_timeout=20).start()
 
 
 def webhook_counters(am: Alertmanager) -> dict[str, int]:
@@ -312,7 +190,7 @@ def wave_alerts(plan: Plan, wave: int, started: datetime) -> list[dict[str, Any]
 @dataclass
 class Run:
     plan: Plan
-    cluster: RestartableCluster
+    cluster: Cluster
     database_url: str
     am: Alertmanager
     a: Replica
@@ -505,15 +383,14 @@ def main(argv: list[str] | None = None) -> int:
         print("PostgreSQL binaries not found: install Debian's postgresql", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="rr-faults-"))
-    cluster = RestartableCluster(bindir)
+    cluster = Cluster(bindir)
     replicas: list[Replica] = []
     am: Alertmanager | None = None
     try:
         cluster.start()
         database_url = cluster.create_database()
-        env = server_env(database_url)
-        migrate(env)
-        replicas = [Replica(name, env, work / f"replica-{name}.log") for name in "ab"]
+        migrate(server_env(database_url, work, ingest_token=TOKEN, admin_token=ADMIN_TOKEN))
+        replicas = [Replica(name, database_url, work) for name in "ab"]
         for replica in replicas:
             replica.start()
         am = start_alertmanager(work, alertmanager_config(*replicas))
@@ -523,8 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         passed = report(run, run.settle())
     finally:
         if am is not None:
-            am.proc.terminate()
-            am.proc.wait(timeout=15)
+            am.stop()
         for replica in replicas:
             replica.stop()
         cluster.stop()

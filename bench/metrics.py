@@ -13,11 +13,9 @@ pre-aggregated rows and an index range of open incidents, never the history.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +29,12 @@ sys.path.insert(0, str(ROOT))
 
 from app.metrics import aggregates as kpi  # noqa: E402
 from app.migrate import migrate  # noqa: E402
+from harness.server import ServerProcess, server_env  # noqa: E402
 
 CLASSES = ("workflow-500", "pdf-404", "queue-failure", "storage-permissions", "generic")
 OPEN = 50
+TOKEN = "bench"
+ADMIN_TOKEN = "bench-admin"
 CHUNK = 50_000
 INSERT_INCIDENT = (
     "INSERT INTO incidents (runbook_class, group_key, open_key, title, status, severity, team, "
@@ -109,46 +110,19 @@ def build(path: Path, incidents: int) -> None:
     conn.close()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def scrape(path: Path, scrapes: int) -> tuple[list[float], int]:
     """Start the real server on ``path``; return scrape times (s) and the body size."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "RUNBOOK_ROUTER_DATABASE_URL": f"sqlite:///{path}",
-        "RUNBOOK_ROUTER_PORT": str(port),
-        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": "bench",
-        "RUNBOOK_ROUTER_ADMIN_TOKEN": "bench-admin",
-        "RUNBOOK_ROUTER_LOG_LEVEL": "WARNING",
-        "RUNBOOK_ROUTER_DATA_DIR": str(path.parent),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = server_env(
+        f"sqlite:///{path}",
+        path.parent,
+        ingest_token=TOKEN,
+        admin_token=ADMIN_TOKEN,
+        RUNBOOK_ROUTER_LOG_LEVEL="WARNING",
     )
-    url = f"http://127.0.0.1:{port}/metrics"
+    server = ServerProcess(env, path.with_suffix(".log"), migrate=False, stop_timeout=20).start()
+    url = f"{server.url}/metrics"
     try:
         with httpx.Client(timeout=30) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    client.get(url)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
             for _ in range(5):  # warm-up
                 client.get(url)
             times, size = [], 0
@@ -159,8 +133,7 @@ def scrape(path: Path, scrapes: int) -> tuple[list[float], int]:
                 size = len(body)
             return times, size
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()
 
 
 def main() -> None:

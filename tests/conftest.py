@@ -17,7 +17,10 @@ from prometheus_client import CollectorRegistry
 from app.main import create_app
 from app.migrate import migrate
 from app.settings import Settings
-from tests.postgres import REQUIRED, Cluster, cluster_or_reason
+from harness import server as harness_server
+from harness.postgres import Cluster
+from tests.postgres import cluster_or_reason
+from tests.services import REQUIRED
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,16 +31,9 @@ WEBHOOK = "/api/v1/webhooks/alertmanager"
 
 def server_env(database_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
     """Environment for a real ``runbook-router serve`` process in an end-to-end test."""
-    return {
-        "RUNBOOK_ROUTER_DATABASE_URL": database_url,
-        "RUNBOOK_ROUTER_WEBHOOK_TOKENS": INGEST_TOKEN,
-        "RUNBOOK_ROUTER_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RUNBOOK_ROUTER_CATALOG_DIR": str(ROOT / "runbook_templates"),
-        "RUNBOOK_ROUTER_CONFIG": str(ROOT / "config" / "runbook-router.yaml"),
-        "RUNBOOK_ROUTER_DATA_DIR": str(data_dir),
-        "RUNBOOK_ROUTER_LOG_FORMAT": "console",
-        **overrides,
-    }
+    return harness_server.server_env(
+        database_url, data_dir, ingest_token=INGEST_TOKEN, admin_token=ADMIN_TOKEN, **overrides
+    )
 
 
 def load_fixture(name: str) -> dict[str, Any]:
@@ -106,7 +102,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, clock: FakeClock) -> Iterator[FastAPI]:
+def app(settings: Settings, clock: FakeClock) -> FastAPI:
     migrate(settings.database_url)
     return create_app(settings, registry=CollectorRegistry(), clock=clock)
 

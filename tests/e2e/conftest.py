@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -45,12 +45,14 @@ def service_logs(request: pytest.FixtureRequest) -> ServiceLogs:
     return logs
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     logs = item.stash.get(LOGS_KEY, None)
     if report.failed and logs is not None:
         for name, path in logs.paths.items():
             title = f"{name} log, last {TAIL_LINES} lines ({call.when}; {path})"
             report.sections.append((title, logs.tail(path)))
+    return report

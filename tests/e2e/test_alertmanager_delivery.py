@@ -7,28 +7,24 @@ group is re-sent at each 2s tick. That makes repeats happen for real within the 
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
+from harness.alertmanager import ALERTMANAGER, AMTOOL, PACKAGE, Alertmanager, webhook_config
+from harness.server import ServerProcess
 from tests.conftest import INGEST_TOKEN, WEBHOOK, admin_headers, server_env
 from tests.e2e.conftest import ServiceLogs
-from tests.services import ServerProcess, free_port, http_ok, need_binary, stop_process, wait_until
+from tests.services import need_binary, wait_until
 
 pytestmark = pytest.mark.e2e
 
-ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
-AMTOOL = "/usr/bin/amtool"
-PACKAGE = "prometheus-alertmanager"
 RECEIVER = "runbook-router"
 WAIT = 12.0  # seconds for any one condition; each normally holds within 1-3s
 
@@ -75,8 +71,8 @@ def group_key(alertname: str) -> str:
     return f'{{}}:{{alertname="{alertname}"}}'
 
 
-def write_config(path: Path, *, webhook_url: str, token: str) -> Path:
-    config = {
+def alertmanager_config(*, webhook_url: str, token: str) -> dict[str, Any]:
+    return {
         "route": {
             "receiver": RECEIVER,
             "group_by": ["alertname"],
@@ -84,58 +80,8 @@ def write_config(path: Path, *, webhook_url: str, token: str) -> Path:
             "group_interval": "2s",
             "repeat_interval": "1s",
         },
-        "receivers": [
-            {
-                "name": RECEIVER,
-                "webhook_configs": [
-                    {
-                        "url": webhook_url,
-                        "send_resolved": True,
-                        "max_alerts": 0,
-                        "http_config": {"authorization": {"type": "Bearer", "credentials": token}},
-                    }
-                ],
-            }
-        ],
+        "receivers": [{"name": RECEIVER, "webhook_configs": [webhook_config(webhook_url, token)]}],
     }
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def check_config(amtool: str, path: Path) -> None:
-    result = subprocess.run(
-        [amtool, "check-config", str(path)], capture_output=True, text=True, timeout=30
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"amtool check-config {path} failed:\n{output}"
-    assert "SUCCESS" in output, output
-
-
-@dataclass
-class Alertmanager:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
-        response = httpx.post(f"{self.url}/api/v2/alerts", json=alerts, timeout=5)
-        assert response.status_code == 200, f"{response.status_code} {response.text}"
-
-    def alerts(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/api/v2/alerts", timeout=5)
-        assert response.status_code == 200, response.text
-        data: list[dict[str, Any]] = response.json()
-        return data
-
-    def counter(self, name: str, **labels: str) -> float:
-        """Sum of one counter's samples whose labels include ``labels``."""
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and labels.items() <= sample.labels.items()
-        )
 
 
 class RouterApi:
@@ -144,7 +90,7 @@ class RouterApi:
     def __init__(self, url: str) -> None:
         self.http = httpx.Client(base_url=url, headers=admin_headers(), timeout=5)
 
-    def get(self, path: str, **params: object) -> Any:
+    def get(self, path: str, **params: str | int) -> Any:
         response = self.http.get(path, params=params)
         assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
         return response.json()
@@ -200,45 +146,27 @@ def start_alertmanager(
     binaries: tuple[str, str], server: ServerProcess, tmp_path: Path, service_logs: ServiceLogs
 ) -> Iterator[Callable[[str], Alertmanager]]:
     """Start Alertmanager with a webhook receiver pointing at ``server`` with ``token``."""
-    alertmanager, amtool = binaries
-    procs: list[subprocess.Popen[bytes]] = []
+    binary, amtool = binaries
+    started: list[Alertmanager] = []
 
     def start(token: str) -> Alertmanager:
-        work = tmp_path / "alertmanager"
-        (work / "data").mkdir(parents=True)
-        config = write_config(
-            work / "alertmanager.yml", webhook_url=server.url + WEBHOOK, token=token
+        config = alertmanager_config(webhook_url=server.url + WEBHOOK, token=token)
+        alertmanager = Alertmanager(
+            tmp_path / "alertmanager",
+            config,
+            binary=binary,
+            amtool=amtool,
+            extra_args=("--log.level=debug",),
         )
-        check_config(amtool, config)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        log_path = service_logs.register("alertmanager", work / "alertmanager.log")
-        command = [
-            alertmanager,
-            f"--config.file={config}",
-            f"--storage.path={work / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--web.external-url={url}",
-            "--cluster.listen-address=",
-            "--log.level=debug",
-        ]
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        procs.append(proc)
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"alertmanager exited with status {proc.returncode} (log: {log_path})")
-            return http_ok(f"{url}/-/ready")
-
-        wait_until(ready, timeout=15, what=f"alertmanager /-/ready on {url} (log: {log_path})")
-        return Alertmanager(url, proc, log_path)
+        service_logs.register("alertmanager", alertmanager.log_path)
+        started.append(alertmanager)
+        return alertmanager.start()
 
     try:
         yield start
     finally:
-        for proc in procs:
-            stop_process(proc)
+        for alertmanager in started:
+            alertmanager.stop()
 
 
 # --- tests -----------------------------------------------------------------------------------
@@ -268,11 +196,15 @@ def _open_and_check_incidents(api: RouterApi, started: datetime) -> dict[str, di
     return incidents
 
 
+def _delivered_twice(api: RouterApi, incident_id: int) -> bool:
+    return len(_deliveries_about(api, incident_id)) >= 2
+
+
 def _wait_for_repeats(api: RouterApi, incidents: dict[str, dict[str, Any]]) -> None:
     """Every group is delivered again (repeat_interval), and the repeat stores nothing."""
     for runbook_class, incident in incidents.items():
         wait_until(
-            lambda incident_id=incident["id"]: len(_deliveries_about(api, incident_id)) >= 2,
+            partial(_delivered_twice, api, incident["id"]),
             timeout=WAIT,
             what=f"Alertmanager to repeat the notification of the {runbook_class} incident",
         )

@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import ConsoleMessage, Request, sync_playwright
 
+from harness.server import ServerProcess
 from tests.conftest import ROOT, server_env
 from tests.e2e.conftest import ServiceLogs
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.services import ServerProcess, need_binary
+from tests.services import need_binary
 
 pytestmark = pytest.mark.e2e
 

@@ -23,10 +23,11 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, sync_playwright
 
 from app.classification.catalog import load_catalog
+from harness.server import ServerProcess
 from tests.conftest import INGEST_TOKEN, ROOT, WEBHOOK, admin_headers, server_env
 from tests.e2e.conftest import ServiceLogs
 from tests.factories import alert, payload
-from tests.services import ServerProcess, need_binary
+from tests.services import need_binary
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from harness.server import ServerProcess
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, WEBHOOK, server_env
-from tests.services import ServerProcess, wait_until
+from tests.services import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -20,6 +20,7 @@ import yaml
 from httpx import AsyncClient
 
 from app.settings import Settings
+from harness.processes import free_port, http_ok
 from tests.conftest import admin_headers
 from tests.e2e.conftest import ServiceLogs
 from tests.runbook_support import (
@@ -30,7 +31,7 @@ from tests.runbook_support import (
     write_catalog,
     write_config,
 )
-from tests.services import free_port, http_ok, need_binary, wait_until
+from tests.services import need_binary, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

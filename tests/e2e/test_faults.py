@@ -35,6 +35,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from harness.postgres import Cluster
+from harness.server import ServerProcess
 from tests.conftest import admin_headers, postgres_database
 from tests.e2e.conftest import ServiceLogs
 from tests.e2e.test_replicas import (
@@ -49,8 +51,7 @@ from tests.e2e.test_replicas import (
     stored_fingerprints,
 )
 from tests.factories import alert, payload
-from tests.postgres import Cluster
-from tests.services import ServerProcess, wait_until
+from tests.services import wait_until
 
 pytestmark = pytest.mark.e2e
 

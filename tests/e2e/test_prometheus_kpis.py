@@ -35,6 +35,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.checks.promql import metric_names
+from harness.processes import free_port, http_ok, stop_process
+from harness.server import ServerProcess
 from tests.conftest import INGEST_TOKEN, WEBHOOK, admin_headers, server_env
 from tests.e2e.conftest import LOGS_KEY, ServiceLogs
 from tests.e2e.test_alert_rules import (
@@ -44,11 +47,10 @@ from tests.e2e.test_alert_rules import (
     dashboard_exprs,
     grafana_to_promql,
     load_yaml,
-    metric_names,
     used_metrics,
 )
 from tests.factories import alert, payload
-from tests.services import ServerProcess, free_port, http_ok, need_binary, stop_process, wait_until
+from tests.services import need_binary, wait_until
 
 pytestmark = pytest.mark.e2e
 

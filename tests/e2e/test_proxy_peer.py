@@ -15,9 +15,9 @@ import httpx
 import pytest
 import yaml
 
+from harness.server import ServerProcess
 from tests.conftest import ROOT, server_env
 from tests.e2e.conftest import ServiceLogs
-from tests.services import ServerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -35,6 +35,8 @@ from sqlalchemy.engine import make_url
 
 from app.metrics.instruments import PROCESS_PREFIXES
 from app.migrate import _LOCK_ID, alembic_config
+from harness.postgres import Cluster
+from harness.server import ServerProcess
 from tests.conftest import (
     INGEST_TOKEN,
     WEBHOOK,
@@ -44,8 +46,7 @@ from tests.conftest import (
 )
 from tests.e2e.conftest import ServiceLogs
 from tests.factories import alert, payload
-from tests.postgres import Cluster
-from tests.services import ServerProcess, wait_until
+from tests.services import wait_until
 
 pytestmark = pytest.mark.e2e
 

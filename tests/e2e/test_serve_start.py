@@ -16,6 +16,9 @@ from pathlib import Path
 import httpx
 
 from app.schema import expected_revision
+from harness.postgres import Cluster
+from harness.processes import free_port, stop_process
+from harness.server import ServerProcess
 from tests.conftest import (
     WEBHOOK,
     admin_headers,
@@ -24,8 +27,6 @@ from tests.conftest import (
     postgres_database,
     server_env,
 )
-from tests.postgres import Cluster
-from tests.services import ServerProcess, free_port, stop_process
 
 from .conftest import ServiceLogs
 

@@ -22,11 +22,12 @@ import httpx
 import pytest
 import yaml
 
+from harness.server import ServerProcess
 from tests.conftest import WEBHOOK, admin_headers, ingest_headers, server_env
 from tests.e2e.conftest import ServiceLogs
 from tests.factories import alert, payload
 from tests.integration.escalation.support import Mailbox, start_smtp
-from tests.services import ServerProcess, wait_until
+from tests.services import wait_until
 
 pytestmark = pytest.mark.e2e
 

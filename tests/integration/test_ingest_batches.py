@@ -166,7 +166,7 @@ def dump(db: Database) -> tuple[dict[str, list[Any]], dict[int, int]]:
                 return {**value, "recurrence_of": ref(value["recurrence_of"])}
             return value
 
-        state = {
+        state: dict[str, list[Any]] = {
             "incidents": [
                 {**row, "id": ids[row["id"]], "recurrence_of": ref(row["recurrence_of"])}
                 for row in incidents
@@ -334,7 +334,8 @@ def test_a_batch_ends_where_the_same_payloads_one_by_one_end(
     batched_db, sequential_db = fresh.pair()
     for db in (batched_db, sequential_db):
         for j in jobs[:split]:
-            assert isinstance(*store(db, [j]), IngestResult)
+            [result] = store(db, [j])
+            assert isinstance(result, IngestResult)
 
     batched = store(batched_db, jobs[split:])
     sequential = [outcome for j in jobs[split:] for outcome in store(sequential_db, [j])]
@@ -517,7 +518,7 @@ async def test_the_batcher_gives_a_raising_payload_its_error_and_the_others_thei
 
     async def submit(i: int) -> None:
         labels = {"explode": "yes"} if i == 3 else {}
-        body = payload(alert(f"p{i}", starts_at=T0, **labels), group_key=f"g{i}")
+        body = payload(alert(f"p{i}", starts_at=T0, ends_at=None, **labels), group_key=f"g{i}")
         try:
             results[i] = await batcher.submit(job(body, T0))
         except Boom as err:

@@ -8,6 +8,7 @@ On a real SQLite file and a real PostgreSQL server: the 500s came from the datab
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -60,7 +61,7 @@ API_CASES = [
 async def test_out_of_range_api_parameters_are_422_naming_the_parameter(
     client: AsyncClient, method: str, path: str, parameter: str
 ) -> None:
-    body = {} if method in ("PATCH", "POST") else None
+    body: dict[str, Any] | None = {} if method in ("PATCH", "POST") else None
     response = await client.request(method, path, headers=admin_headers(), json=body)
     assert response.status_code == 422, response.text
     error = response.json()["error"]
@@ -110,13 +111,11 @@ async def test_pages_format_any_stored_time_in_any_time_zone(
     with app.state.services.db.write_session() as session:
         session.execute(
             update(Incident)
-            .where(Incident.id == incident_id)  # type: ignore[arg-type]
+            .where(Incident.id == incident_id)
             .values(started_at=started, acknowledged_at=other, acknowledged_by="x")
         )
         session.execute(
-            update(TimelineEvent)
-            .where(TimelineEvent.incident_id == incident_id)  # type: ignore[arg-type]
-            .values(at=other)
+            update(TimelineEvent).where(TimelineEvent.incident_id == incident_id).values(at=other)
         )
     shown = f"{started:%Y}-{started:%m}-{started:%d}".lstrip("0")
     for tz in ("Asia/Tokyo", "America/Los_Angeles", "UTC"):

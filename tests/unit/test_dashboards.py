@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+from app.checks.promql import metric_names
 from tests.conftest import ROOT
 from tests.e2e.test_alert_rules import (
     DATABASE_METRICS,
     dashboard_panels,
-    metric_names,
     summed_database_series,
 )
 from tests.services import need_binary

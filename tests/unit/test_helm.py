@@ -117,7 +117,7 @@ def render(values: dict[str, Any]) -> dict[str, str]:
 
 @cache
 def _manifests(values_json: str) -> tuple[dict[str, Any], ...]:
-    docs = []
+    docs: list[dict[str, Any]] = []
     for name, text in sorted(_render(values_json).items()):
         if not name.endswith("NOTES.txt"):
             docs.extend(d for d in yaml.load_all(text, Loader=LOADER) if d)

@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.escalation.worker import RunReport, Worker
+from harness.processes import free_port
 from tests.conftest import WEBHOOK, admin_headers, ingest_headers
 from tests.factories import alert, payload
-from tests.services import free_port
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,9 @@ async def run(app: FastAPI, now: datetime) -> RunReport:
 
 async def fire(client: AsyncClient, fingerprint: str, at: datetime, **labels: str) -> int:
     """Post a firing alert; return the incident it opened or joined."""
-    body = payload(alert(fingerprint, starts_at=at, **labels), group_key=f"{{}}:{fingerprint}")
+    body = payload(
+        alert(fingerprint, starts_at=at, ends_at=None, **labels), group_key=f"{{}}:{fingerprint}"
+    )
     response = await client.post(WEBHOOK, json=body, headers=ingest_headers())
     assert response.status_code == 200, response.text
     [incident] = response.json()["incidents"]

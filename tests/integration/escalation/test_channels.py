@@ -129,7 +129,9 @@ class TestEmail(_EmailChannel):
         assert opened["Message-ID"] == f"<{rows[0]['key']}@runbook-router>"
         assert opened["Idempotency-Key"] == rows[0]["key"]
         assert opened["Subject"] == f"Incident #{incident} opened: Workflow500 on unknown"
-        text = opened.get_payload(decode=True).decode()
+        body = opened.get_payload(decode=True)
+        assert isinstance(body, bytes), body
+        text = body.decode()
         assert "Runbook: https://rr.example.test/runbooks/workflow-500" in text
         assert f"Acknowledge: https://rr.example.test/incidents/{incident}" in text
         assert acked["Subject"].startswith(f"Incident #{incident} acknowledged by admin")
