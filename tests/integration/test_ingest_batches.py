@@ -643,7 +643,8 @@ def test_the_repeat_path_answers_exactly_when_the_batch_would_change_nothing(
     sent, probe = case
     db, _ = fresh.pair()
     for p in sent:
-        assert isinstance(*store(db, [job(body(p), T0 + timedelta(minutes=p.at))]), IngestResult)
+        [stored] = store(db, [job(body(p), T0 + timedelta(minutes=p.at))])
+        assert isinstance(stored, IngestResult)
     probing = job(body(probe), T0 + timedelta(minutes=probe.at))
 
     answer = stored_unchanged(db, probing.payload)
