@@ -29,16 +29,34 @@ import httpx
 
 from app.escalation.config import Channel, EmailChannel, SlackChannel, WebhookChannel
 from app.escalation.outbox import Outgoing
+from app.text import one_line
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE_HTTP = {408, 425, 429}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# A host name's labels as the resolver takes them (after httpx's IDNA encoding); ``_`` is
+# not valid in DNS host names but container and compose service names use it.
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 
 def header_value(text: str) -> str:
-    """One line for an e-mail header: runs of control characters become one space."""
-    return _CONTROL.sub(" ", text).strip()
+    """One line for an e-mail header: runs of control characters or line separators (all
+    that ``str.splitlines()``, and so ``email.policy``, breaks on) become one space."""
+    return one_line(text)
+
+
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` (ASCII, as httpx encodes it) cannot be connected to, or None."""
+    if ":" in host:  # an IPv6 literal; httpx has checked it
+        return None
+    try:
+        host.encode("idna")  # what the socket layer does before resolving: empty labels fail
+    except UnicodeError:
+        return "has an invalid host name (an empty or over-long label)"
+    labels = host.removesuffix(".").split(".")
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        return "has an invalid host name (use letters, digits, '-' and '.', no spaces)"
+    return None
 
 
 def url_problem(url: str) -> str | None:
@@ -51,6 +69,8 @@ def url_problem(url: str) -> str | None:
         return "is not an http(s) URL"
     if not parsed.host:
         return "has no host"
+    if (problem := _host_problem(parsed.raw_host.decode("ascii"))) is not None:
+        return problem
     if parsed.port is not None and not 0 < parsed.port < 65536:  # httpx accepts 99999
         return f"has an invalid port ({parsed.port})"
     return None
