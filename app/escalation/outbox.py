@@ -22,6 +22,7 @@ from app.escalation.config import Notifications
 from app.escalation.messages import Kind, Message
 from app.escalation.models import Notification
 from app.escalation.models import NotificationState as State
+from app.text import storable
 
 _INSERT = insert(Notification.__table__)  # type: ignore[attr-defined]
 
@@ -78,7 +79,7 @@ def enqueue(
         payload={"id": key, "channel": channel, **message.payload},
         state=State.SKIPPED if disabled else State.PENDING,
         next_attempt_at=None if disabled else now,
-        last_error=(disabled or "")[:1024],
+        last_error=storable(disabled or "", limit=1024),
         created_at=now,
         updated_at=now,
         attempts=0,
@@ -135,7 +136,7 @@ def record(session: Session, outcome: Outcome, *, now: datetime, policy: Notific
     else:
         values |= {"state": State.FAILED, "next_attempt_at": None}
     if outcome.error:
-        values["last_error"] = outcome.error[:1024]
+        values["last_error"] = storable(outcome.error, limit=1024)
     session.execute(
         update(Notification)
         .where(col(Notification.id) == outcome.id, col(Notification.state) == State.PENDING)

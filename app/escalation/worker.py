@@ -43,8 +43,8 @@ from app.escalation.channels import DeliveryError, HttpSender, build_channels
 from app.escalation.dispatch import Context
 from app.escalation.housekeeping import Pruned, housekeep
 from app.escalation.liveness import Liveness, Streak
-from app.escalation.models import NotificationState
 from app.escalation.outbox import Outcome, Outgoing
+from app.escalation.recording import record_outcomes
 from app.metrics.instruments import NOTIFICATION_OUTCOMES, Instruments
 from app.runbooks.renderer import Renderer
 
@@ -260,20 +260,13 @@ class Worker:
         return Outcome(message.id, message.channel, message.attempts, reason, retryable)
 
     def _record(self, outcomes: list[Outcome], now: datetime) -> None:
-        policy = self._config.notifications
-        with self._db.write_session() as session:
-            for outcome in outcomes:
-                state = outbox.record(session, outcome, now=now, policy=policy)
-                if state == NotificationState.FAILED:
-                    log.error(
-                        "notification given up",
-                        extra={
-                            "channel": outcome.channel,
-                            "notification_id": outcome.id,
-                            "attempts": outcome.attempts,
-                            "reason": outcome.error,
-                        },
-                    )
+        record_outcomes(
+            self._db,
+            outcomes,
+            now=now,
+            policy=self._config.notifications,
+            errors=self._instruments.worker_errors,
+        )
 
     async def _loop(self) -> None:
         """Flush the delivery log every second; run every ``worker.interval``; survive errors."""
