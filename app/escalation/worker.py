@@ -38,10 +38,11 @@ from app.classification.catalog import Catalog
 from app.config import AppConfig
 from app.db import Database
 from app.errors import ConfigError
-from app.escalation import checks, dispatch, outbox
+from app.escalation import checks, itemwise, outbox
 from app.escalation.channels import DeliveryError, HttpSender, build_channels
 from app.escalation.dispatch import Context
 from app.escalation.housekeeping import Pruned, housekeep
+from app.escalation.itemwise import Queue, Step
 from app.escalation.liveness import Liveness, Streak
 from app.escalation.outbox import Outcome, Outgoing
 from app.escalation.recording import record_outcomes
@@ -59,7 +60,6 @@ BATCH = 10
 BACKLOG_PAUSE = 2.0
 SEND_BATCH = 20
 MAX_ERROR_PAUSE = 60.0  # seconds; the pause after a failed cycle doubles up to this
-Step = Callable[..., tuple[int, int]]
 
 
 @dataclass(slots=True)
@@ -167,27 +167,47 @@ class Worker:
 
     async def advance(self, now: datetime) -> tuple[int, int]:
         """Queue what is due at ``now`` in the outbox; return (events, escalation levels)."""
-        events = await self._drain(dispatch.route_events, now)
-        return events, await self._drain(dispatch.escalate_due, now)
+        events = await self._drain(itemwise.EVENTS, now)
+        return events, await self._drain(itemwise.ESCALATIONS, now)
 
-    async def _drain(self, step: Step, now: datetime) -> int:
+    async def _drain(self, queue: Queue, now: datetime) -> int:
         """Run ``step`` until nothing is left; between full batches, pause twice as long as
         the batch took, so a backlog (a storm's incidents) takes at most a third of the CPU
         the webhook needs, and drains in seconds rather than stalling requests."""
         total = 0
         while True:
             started = time.monotonic()
-            claimed, done = await anyio.to_thread.run_sync(self._transaction, step, now)
+            claimed, done = await anyio.to_thread.run_sync(self._batch, queue, now)
             self.liveness.progress()
             total += done
             if claimed < BATCH:
                 return total
             await asyncio.sleep((time.monotonic() - started) * BACKLOG_PAUSE)
 
-    def _transaction(self, step: Step, now: datetime) -> tuple[int, int]:
+    def _batch(self, queue: Queue, now: datetime) -> tuple[int, int]:
+        """One batch in one transaction; if that fails, its items one by one (``itemwise``)."""
+        try:
+            return self._transaction(queue.step, now)
+        except Exception as err:
+            if itemwise.transient(err):
+                raise
+            log.warning(
+                "worker batch failed; handling its items one by one",
+                extra={"queue": queue.name, "error": f"{type(err).__name__}: {err}"[:500]},
+            )
+        return itemwise.one_by_one(
+            self._db,
+            queue,
+            now=now,
+            limit=BATCH,
+            run=lambda item: self._transaction(queue.step, now, only=item),
+            errors=self._instruments.worker_errors,
+        )
+
+    def _transaction(self, step: Step, now: datetime, only: int | None = None) -> tuple[int, int]:
         skipped: collections.Counter[str] = collections.Counter()
         with self._db.write_session() as session:
-            result = step(session, self._ctx, now=now, limit=BATCH, skipped=skipped)
+            result = step(session, self._ctx, now=now, limit=BATCH, skipped=skipped, only=only)
         for channel, n in skipped.items():  # committed: count the messages nobody will get
             self._counter.labels(channel, "skipped").inc(n)
         return result

@@ -14,14 +14,16 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from sqlmodel import Session
 
-from app.escalation import outbox
+from app.escalation import dispatch, outbox
 from app.escalation.config import Notifications
 from app.escalation.outbox import Outcome
 from tests.conftest import FakeClock
 from tests.integration.escalation.support import Receiver, fire, notifications, run
+from tests.integration.escalation.test_worker_survives import errors_total
 
 pytestmark = pytest.mark.anyio
 
@@ -85,3 +87,57 @@ async def test_an_outcome_the_database_refuses_fails_alone(
     await run(app, clock.advance(minutes=5))
     assert [r.key for r in receiver.accepted()].count(rows["sent"]["key"]) == 1
     assert [n["state"] for n in await notifications(client, incident)] == ["sent", "sent"]
+
+
+class TestOneBadIncident:
+    """D1: one incident change or escalation the database refuses (a post-mortem draft with
+    a value PostgreSQL cannot store) failed its whole batch in every cycle, so no other
+    incident was notified or escalated again. Now the batch is retried item by item; an item
+    that still fails is given up, logged once and counted, and the others go ahead."""
+
+    @pytest.fixture
+    def rr_config(self, rr_config: dict[str, Any]) -> dict[str, Any]:
+        policy = rr_config["escalation"]["default"]
+        policy["steps"] = [{"after": "10m", "notify": ["secondary"]}]
+        policy["notify_on"] = ["open"]
+        return rr_config
+
+    @pytest.mark.parametrize(("step", "at_minutes"), [("_route", 0), ("_send_level", 10)])
+    async def test_the_other_incidents_are_still_notified(
+        self,
+        app: FastAPI,
+        client: AsyncClient,
+        clock: FakeClock,
+        receiver: Receiver,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        step: str,
+        at_minutes: int,
+    ) -> None:
+        bad = await fire(client, "bad", clock.now)
+        good = await fire(client, "good", clock.now)
+        original = getattr(dispatch, step)
+
+        def refused(session: Session, ctx: Any, *args: Any) -> None:
+            incident = args[1] if step == "_route" else args[0]
+            if incident.id == bad:  # a value the database refuses, as a NUL would be
+                session.execute(
+                    text("UPDATE incidents SET title = NULL WHERE id = :id"), {"id": bad}
+                )
+            original(session, ctx, *args)
+
+        monkeypatch.setattr(dispatch, step, refused)
+        if at_minutes:
+            await run(app, clock.now)  # both open notifications
+        before = len(receiver.accepted())
+        clock.advance(minutes=at_minutes)
+        await run(app, clock.now)
+        [delivered] = receiver.accepted()[before:]
+        assert delivered.body["incident"]["id"] == good
+        given_up = [r for r in caplog.records if "given up" in r.getMessage()]
+        assert [(r.levelno, r.incident_id) for r in given_up] == [(logging.ERROR, bad)]  # type: ignore[attr-defined]
+        assert "title" in given_up[0].reason  # type: ignore[attr-defined]
+        assert await errors_total(client) == 1
+        await run(app, clock.advance(minutes=1))  # the bad item is not picked again
+        assert await errors_total(client) == 1
+        assert len([r for r in caplog.records if "given up" in r.getMessage()]) == 1
