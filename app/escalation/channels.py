@@ -79,10 +79,11 @@ def url_problem(url: str) -> str | None:
 class DeliveryError(Exception):
     """One failed attempt: why (safe to log and store), and whether a retry may help."""
 
-    def __init__(self, reason: str, *, retryable: bool) -> None:
+    def __init__(self, reason: str, *, retryable: bool, unreachable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.unreachable = unreachable  # timed out or could not connect: leave it this cycle
 
 
 class Sender(Protocol):
@@ -108,7 +109,10 @@ class HttpSender:
                 timeout=self.timeout.total_seconds(),
             )
         except httpx.TimeoutException as err:
-            raise DeliveryError(f"timed out ({type(err).__name__})", retryable=True) from err
+            reason = f"timed out ({type(err).__name__})"
+            raise DeliveryError(reason, retryable=True, unreachable=True) from err
+        except httpx.TransportError as err:
+            raise DeliveryError(self.redact(err), retryable=True, unreachable=True) from err
         except httpx.HTTPError as err:
             raise DeliveryError(self.redact(err), retryable=True) from err
         except httpx.InvalidURL as err:  # not an HTTPError; start-up refuses most of these
@@ -160,7 +164,10 @@ class SmtpSender:
         except smtplib.SMTPRecipientsRefused as err:
             reason = f"recipients refused: {', '.join(sorted(err.recipients))}"
             raise DeliveryError(reason, retryable=False) from err
-        except (smtplib.SMTPException, OSError) as err:
+        except (smtplib.SMTPServerDisconnected, OSError) as err:  # timed out, refused, closed
+            reason = f"{type(err).__name__}: {err}"
+            raise DeliveryError(reason, retryable=True, unreachable=True) from err
+        except smtplib.SMTPException as err:
             raise DeliveryError(f"{type(err).__name__}: {err}", retryable=True) from err
 
     def compose(self, message: Outgoing) -> EmailMessage:

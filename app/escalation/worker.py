@@ -39,13 +39,14 @@ from app.config import AppConfig
 from app.db import Database
 from app.errors import ConfigError
 from app.escalation import checks, itemwise, outbox
-from app.escalation.channels import DeliveryError, HttpSender, build_channels
+from app.escalation.channels import build_channels
 from app.escalation.dispatch import Context
 from app.escalation.housekeeping import Pruned, housekeep
 from app.escalation.itemwise import Queue, Step
 from app.escalation.liveness import Liveness, Streak
 from app.escalation.outbox import Outcome, Outgoing
 from app.escalation.recording import record_outcomes
+from app.escalation.sending import Round, Sending
 from app.metrics.instruments import NOTIFICATION_OUTCOMES, Instruments
 from app.runbooks.renderer import Renderer
 
@@ -118,6 +119,7 @@ class Worker:
             for outcome in NOTIFICATION_OUTCOMES:
                 self._counter.labels(channel, outcome)
         self.liveness = Liveness(config.worker.interval, config.notifications.timeout)
+        self._sending = Sending(self.channels, self._counter, self.liveness.progress)
         self._task: asyncio.Task[None] | None = None
         self._last_prune: datetime | None = None
 
@@ -213,71 +215,29 @@ class Worker:
         return result
 
     async def deliver(self, now: datetime) -> tuple[int, int]:
-        """Send every due outbox row; return (sent, failed attempts)."""
+        """Send due outbox rows for about one timeout at most (see ``sending``); return
+        (sent, failed attempts)."""
+        budget = self._config.notifications.timeout.total_seconds() / 2
+        round_ = Round(deadline=time.monotonic() + budget)
         sent = failed = 0
         while True:
-            batch = await anyio.to_thread.run_sync(self._claim, now)
-            by_channel: dict[str, list[Outgoing]] = {}
-            for message in batch:
-                by_channel.setdefault(message.channel, []).append(message)
-            groups = await asyncio.gather(*(self._in_order(m) for m in by_channel.values()))
-            outcomes = [outcome for group in groups for outcome in group]
+            batch = await anyio.to_thread.run_sync(self._claim, now, frozenset(round_.down))
+            outcomes = await self._sending.batch(batch, round_)
             await anyio.to_thread.run_sync(self._record, outcomes, now)
-            self.liveness.progress()
             sent += sum(o.ok for o in outcomes)
-            failed += sum(not o.ok for o in outcomes)
-            if len(batch) < SEND_BATCH:
-                return sent, failed
+            failed += sum(bool(o.error) for o in outcomes)
+            if len(batch) < SEND_BATCH or round_.over:
+                break
+        if round_.deferred:
+            log.info(
+                "notifications left for the next cycle",
+                extra={"deferred": round_.deferred, "down": sorted(round_.down)},
+            )
+        return sent, failed
 
-    def _claim(self, now: datetime) -> list[Outgoing]:
+    def _claim(self, now: datetime, down: frozenset[str]) -> list[Outgoing]:
         with self._db.write_session() as session:
-            return outbox.claim(session, now=now, lease=self.lease, limit=SEND_BATCH)
-
-    async def _in_order(self, messages: list[Outgoing]) -> list[Outcome]:
-        """One channel's messages one after the other, so each receiver sees them in order."""
-        return [await self._attempt(message) for message in messages]
-
-    async def _attempt(self, message: Outgoing) -> Outcome:
-        """Send one message; whatever goes wrong fails this message only."""
-        sender = self.channels.senders.get(message.channel)
-        try:
-            if sender is None:
-                reason = self.channels.disabled.get(message.channel, "channel is not configured")
-                raise DeliveryError(reason, retryable=False)
-            await sender.send(message)
-        except DeliveryError as err:
-            return self._failed(message, err.reason, retryable=err.retryable)
-        except Exception as err:  # a bug composing or sending: log with traceback, retry
-            reason = f"{type(err).__name__}: {err}"
-            if isinstance(sender, HttpSender):
-                reason = sender.redact(err)
-            return self._failed(message, reason, retryable=True, unexpected=True)
-        finally:
-            self.liveness.progress()
-        self._counter.labels(message.channel, "sent").inc()
-        log.info(
-            "notification sent",
-            extra={"channel": message.channel, "notification_id": message.id, "kind": message.kind},
-        )
-        return Outcome(message.id, message.channel, message.attempts)
-
-    def _failed(
-        self, message: Outgoing, reason: str, *, retryable: bool, unexpected: bool = False
-    ) -> Outcome:
-        self._counter.labels(message.channel, "failed").inc()
-        log.warning(
-            "notification attempt failed",
-            exc_info=unexpected,
-            extra={
-                "channel": message.channel,
-                "notification_id": message.id,
-                "key": message.key,
-                "attempt": message.attempts,
-                "reason": reason,
-                "retryable": retryable,
-            },
-        )
-        return Outcome(message.id, message.channel, message.attempts, reason, retryable)
+            return outbox.claim(session, now=now, lease=self.lease, limit=SEND_BATCH, skip=down)
 
     def _record(self, outcomes: list[Outcome], now: datetime) -> None:
         record_outcomes(
