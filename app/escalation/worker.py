@@ -12,7 +12,10 @@ restart resumes where the last committed run stopped, and replicas on PostgreSQL
 work through ``FOR UPDATE SKIP LOCKED``. Blocking database work runs in threads.
 
 Failures stay small: any exception while composing or sending one message fails that
-message (recorded with its reason, retried with backoff, then given up); any exception in a
+message (recorded with its reason, retried with backoff, then given up); a hung channel is
+left alone for the rest of the cycle (``sending``); a batch of incident changes or
+escalations that fails is retried item by item and a failing item given up (``itemwise``);
+outcomes the database refuses are written one by one (``recording``); any exception in a
 cycle is logged with its traceback, counted (``runbook_worker_errors_total``) and followed by
 a pause that doubles per consecutive failure (capped), after which the loop carries on.
 ``liveness`` tells readiness when no cycle has completed for too long.
