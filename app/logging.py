@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from app.driver_logs import quiet_driver_warnings
+from app.text import LINE_BREAKING
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -48,7 +49,6 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 TRACEBACK_INDENT = "    "
 
@@ -60,7 +60,7 @@ def _escape_one(found: re.Match[str]) -> str:
 
 def escape_controls(text: str) -> str:
     """``text`` with every control character or line separator written as an escape."""
-    return _CONTROL.sub(_escape_one, text)
+    return LINE_BREAKING.sub(_escape_one, text)
 
 
 class ConsoleFormatter(logging.Formatter):

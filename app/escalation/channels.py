@@ -29,16 +29,34 @@ import httpx
 
 from app.escalation.config import Channel, EmailChannel, SlackChannel, WebhookChannel
 from app.escalation.outbox import Outgoing
+from app.text import one_line
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE_HTTP = {408, 425, 429}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# A host name's labels as the resolver takes them (after httpx's IDNA encoding); ``_`` is
+# not valid in DNS host names but container and compose service names use it.
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 
 def header_value(text: str) -> str:
-    """One line for an e-mail header: runs of control characters become one space."""
-    return _CONTROL.sub(" ", text).strip()
+    """One line for an e-mail header: runs of control characters or line separators (all
+    that ``str.splitlines()``, and so ``email.policy``, breaks on) become one space."""
+    return one_line(text)
+
+
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` (ASCII, as httpx encodes it) cannot be connected to, or None."""
+    if ":" in host:  # an IPv6 literal; httpx has checked it
+        return None
+    try:
+        host.encode("idna")  # what the socket layer does before resolving: empty labels fail
+    except UnicodeError:
+        return "has an invalid host name (an empty or over-long label)"
+    labels = host.removesuffix(".").split(".")
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        return "has an invalid host name (use letters, digits, '-' and '.', no spaces)"
+    return None
 
 
 def url_problem(url: str) -> str | None:
@@ -51,6 +69,8 @@ def url_problem(url: str) -> str | None:
         return "is not an http(s) URL"
     if not parsed.host:
         return "has no host"
+    if (problem := _host_problem(parsed.raw_host.decode("ascii"))) is not None:
+        return problem
     if parsed.port is not None and not 0 < parsed.port < 65536:  # httpx accepts 99999
         return f"has an invalid port ({parsed.port})"
     return None
@@ -59,10 +79,11 @@ def url_problem(url: str) -> str | None:
 class DeliveryError(Exception):
     """One failed attempt: why (safe to log and store), and whether a retry may help."""
 
-    def __init__(self, reason: str, *, retryable: bool) -> None:
+    def __init__(self, reason: str, *, retryable: bool, unreachable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.unreachable = unreachable  # timed out or could not connect: leave it this cycle
 
 
 class Sender(Protocol):
@@ -88,7 +109,10 @@ class HttpSender:
                 timeout=self.timeout.total_seconds(),
             )
         except httpx.TimeoutException as err:
-            raise DeliveryError(f"timed out ({type(err).__name__})", retryable=True) from err
+            reason = f"timed out ({type(err).__name__})"
+            raise DeliveryError(reason, retryable=True, unreachable=True) from err
+        except httpx.TransportError as err:
+            raise DeliveryError(self.redact(err), retryable=True, unreachable=True) from err
         except httpx.HTTPError as err:
             raise DeliveryError(self.redact(err), retryable=True) from err
         except httpx.InvalidURL as err:  # not an HTTPError; start-up refuses most of these
@@ -140,7 +164,10 @@ class SmtpSender:
         except smtplib.SMTPRecipientsRefused as err:
             reason = f"recipients refused: {', '.join(sorted(err.recipients))}"
             raise DeliveryError(reason, retryable=False) from err
-        except (smtplib.SMTPException, OSError) as err:
+        except (smtplib.SMTPServerDisconnected, OSError) as err:  # timed out, refused, closed
+            reason = f"{type(err).__name__}: {err}"
+            raise DeliveryError(reason, retryable=True, unreachable=True) from err
+        except smtplib.SMTPException as err:
             raise DeliveryError(f"{type(err).__name__}: {err}", retryable=True) from err
 
     def compose(self, message: Outgoing) -> EmailMessage:

@@ -119,15 +119,24 @@ def _queue(
 
 
 def route_events(
-    session: Session, ctx: Context, *, now: datetime, limit: int, skipped: Counter[str]
+    session: Session,
+    ctx: Context,
+    *,
+    now: datetime,
+    limit: int,
+    skipped: Counter[str],
+    only: int | None = None,
 ) -> tuple[int, int]:
-    """Handle up to ``limit`` queued incident changes; return (claimed, handled)."""
+    """Handle up to ``limit`` queued incident changes (or the one with id ``only``);
+    return (claimed, handled)."""
     query = (
         select(EscalationEvent)
         .order_by(col(EscalationEvent.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if only is not None:
+        query = query.where(col(EscalationEvent.id) == only)
     events = session.exec(query).all()
     ids = {e.incident_id for e in events}
     incidents, clocks = _incidents(session, ids), _clocks(session, ids)
@@ -191,9 +200,16 @@ def _draft_postmortem(session: Session, ctx: Context, incident: Incident, at: da
 
 
 def escalate_due(
-    session: Session, ctx: Context, *, now: datetime, limit: int, skipped: Counter[str]
+    session: Session,
+    ctx: Context,
+    *,
+    now: datetime,
+    limit: int,
+    skipped: Counter[str],
+    only: int | None = None,
 ) -> tuple[int, int]:
-    """Send every due level of up to ``limit`` escalations; return (claimed, levels sent)."""
+    """Send every due level of up to ``limit`` escalations (or incident ``only``'s);
+    return (claimed, levels sent)."""
     query = (
         select(Escalation)
         .where(col(Escalation.next_at) <= now)
@@ -201,6 +217,8 @@ def escalate_due(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if only is not None:
+        query = query.where(col(Escalation.incident_id) == only)
     counts: Counter[tuple[str, str]] = Counter()
     rows = session.exec(query).all()
     incidents = _incidents(session, {r.incident_id for r in rows})

@@ -1,9 +1,16 @@
 """Is the background worker alive? What readiness and the last-cycle gauge read.
 
-The worker marks the end of every cycle, and progress inside a long one (each transaction,
-each send), on a monotonic clock. It is *stalled* when nothing has moved for
-``3 * worker.interval`` plus ``notifications.timeout`` (one send may take that long without
-being stuck), or when its task has ended. Readiness then fails, saying so.
+The worker marks the end of every cycle on a monotonic clock. It is *stalled* when no cycle
+has completed (since the last one, or since start) for::
+
+    3 * worker.interval + notifications.timeout
+
+(three cycles may pass without one completing; one send may take the timeout), or when its
+task has ended. Readiness then fails, saying so. Progress inside a cycle (each transaction,
+each send) does not count as alive: a cycle stuck behind a hung channel delays every other
+channel and every escalation timer. It is only shown, to tell a hung cycle from a dead one.
+The worker keeps a cycle within this limit: a channel that times out is left alone for the
+rest of the cycle, and no new send starts once half the timeout has passed (``sending``).
 """
 
 from __future__ import annotations
@@ -59,13 +66,20 @@ class Liveness:
         if self.started is None or self.last_progress is None:
             return None  # not started by a lifespan (a test driving run_once by hand)
         now = self.monotonic()
-        if now - self.last_progress <= self.limit_seconds:
+        completed = self.started if self.last_cycle is None else self.last_cycle
+        if now - completed <= self.limit_seconds:
             return None
         every = _every(self.interval)
         if self.last_cycle is None:
             since = _ago(now - self.started)
-            return f"stalled: no cycle completed in the {since} since start, expected every {every}"
-        return f"stalled: last cycle {_ago(now - self.last_cycle)} ago, expected every {every}"
+            found = (
+                f"stalled: no cycle completed in the {since} since start, expected every {every}"
+            )
+        else:
+            found = f"stalled: last cycle {_ago(now - self.last_cycle)} ago, expected every {every}"
+        if self.last_progress > completed:
+            found += f" (the current one last moved {_ago(now - self.last_progress)} ago)"
+        return found
 
     def describe(self) -> str:
         """``ok: last cycle 0s ago`` or the problem."""

@@ -10,6 +10,7 @@ claimed again when the lease runs out and resent with the same ``Idempotency-Key
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from app.escalation.config import Notifications
 from app.escalation.messages import Kind, Message
 from app.escalation.models import Notification
 from app.escalation.models import NotificationState as State
+from app.text import storable
 
 _INSERT = insert(Notification.__table__)  # type: ignore[attr-defined]
 
@@ -47,10 +49,11 @@ class Outcome:
     attempts: int
     error: str = ""  # empty when sent
     retryable: bool = True
+    deferred: bool = False  # not attempted after all: due again, the attempt not counted
 
     @property
     def ok(self) -> bool:
-        return not self.error
+        return not self.error and not self.deferred
 
 
 def enqueue(
@@ -78,7 +81,7 @@ def enqueue(
         payload={"id": key, "channel": channel, **message.payload},
         state=State.SKIPPED if disabled else State.PENDING,
         next_attempt_at=None if disabled else now,
-        last_error=(disabled or "")[:1024],
+        last_error=storable(disabled or "", limit=1024),
         created_at=now,
         updated_at=now,
         attempts=0,
@@ -86,8 +89,16 @@ def enqueue(
     session.execute(_INSERT, row)
 
 
-def claim(session: Session, *, now: datetime, lease: timedelta, limit: int) -> list[Outgoing]:
-    """Take up to ``limit`` due messages for this worker (skipping rows others hold)."""
+def claim(
+    session: Session,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    skip: Collection[str] = (),
+) -> list[Outgoing]:
+    """Take up to ``limit`` due messages for this worker (skipping rows others hold, and
+    the channels in ``skip``)."""
     query = (
         select(Notification)
         .where(Notification.state == State.PENDING, col(Notification.next_attempt_at) <= now)
@@ -95,6 +106,8 @@ def claim(session: Session, *, now: datetime, lease: timedelta, limit: int) -> l
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if skip:
+        query = query.where(col(Notification.channel).not_in(sorted(skip)))
     claimed = []
     for row in session.exec(query).all():
         assert row.id is not None
@@ -125,7 +138,13 @@ def backoff(attempts: int, policy: Notifications) -> timedelta:
 def record(session: Session, outcome: Outcome, *, now: datetime, policy: Notifications) -> str:
     """Write the outcome of one attempt; return the message's new state."""
     values: dict[str, Any] = {"updated_at": now}
-    if outcome.ok:
+    if outcome.deferred:
+        values |= {
+            "state": State.PENDING,
+            "next_attempt_at": now,
+            "attempts": col(Notification.attempts) - 1,
+        }
+    elif outcome.ok:
         values |= {"state": State.SENT, "sent_at": now, "next_attempt_at": None}
     elif outcome.retryable and outcome.attempts < policy.max_attempts:
         values |= {
@@ -135,7 +154,7 @@ def record(session: Session, outcome: Outcome, *, now: datetime, policy: Notific
     else:
         values |= {"state": State.FAILED, "next_attempt_at": None}
     if outcome.error:
-        values["last_error"] = outcome.error[:1024]
+        values["last_error"] = storable(outcome.error, limit=1024)
     session.execute(
         update(Notification)
         .where(col(Notification.id) == outcome.id, col(Notification.state) == State.PENDING)

@@ -12,7 +12,10 @@ restart resumes where the last committed run stopped, and replicas on PostgreSQL
 work through ``FOR UPDATE SKIP LOCKED``. Blocking database work runs in threads.
 
 Failures stay small: any exception while composing or sending one message fails that
-message (recorded with its reason, retried with backoff, then given up); any exception in a
+message (recorded with its reason, retried with backoff, then given up); a hung channel is
+left alone for the rest of the cycle (``sending``); a batch of incident changes or
+escalations that fails is retried item by item and a failing item given up (``itemwise``);
+outcomes the database refuses are written one by one (``recording``); any exception in a
 cycle is logged with its traceback, counted (``runbook_worker_errors_total``) and followed by
 a pause that doubles per consecutive failure (capped), after which the loop carries on.
 ``liveness`` tells readiness when no cycle has completed for too long.
@@ -38,13 +41,15 @@ from app.classification.catalog import Catalog
 from app.config import AppConfig
 from app.db import Database
 from app.errors import ConfigError
-from app.escalation import checks, dispatch, outbox
-from app.escalation.channels import DeliveryError, HttpSender, build_channels
+from app.escalation import checks, itemwise, outbox
+from app.escalation.channels import build_channels
 from app.escalation.dispatch import Context
 from app.escalation.housekeeping import Pruned, housekeep
+from app.escalation.itemwise import Queue, Step
 from app.escalation.liveness import Liveness, Streak
-from app.escalation.models import NotificationState
 from app.escalation.outbox import Outcome, Outgoing
+from app.escalation.recording import record_outcomes
+from app.escalation.sending import Round, Sending
 from app.metrics.instruments import NOTIFICATION_OUTCOMES, Instruments
 from app.runbooks.renderer import Renderer
 
@@ -59,7 +64,6 @@ BATCH = 10
 BACKLOG_PAUSE = 2.0
 SEND_BATCH = 20
 MAX_ERROR_PAUSE = 60.0  # seconds; the pause after a failed cycle doubles up to this
-Step = Callable[..., tuple[int, int]]
 
 
 @dataclass(slots=True)
@@ -118,6 +122,7 @@ class Worker:
             for outcome in NOTIFICATION_OUTCOMES:
                 self._counter.labels(channel, outcome)
         self.liveness = Liveness(config.worker.interval, config.notifications.timeout)
+        self._sending = Sending(self.channels, self._counter, self.liveness.progress)
         self._task: asyncio.Task[None] | None = None
         self._last_prune: datetime | None = None
 
@@ -167,113 +172,84 @@ class Worker:
 
     async def advance(self, now: datetime) -> tuple[int, int]:
         """Queue what is due at ``now`` in the outbox; return (events, escalation levels)."""
-        events = await self._drain(dispatch.route_events, now)
-        return events, await self._drain(dispatch.escalate_due, now)
+        events = await self._drain(itemwise.EVENTS, now)
+        return events, await self._drain(itemwise.ESCALATIONS, now)
 
-    async def _drain(self, step: Step, now: datetime) -> int:
+    async def _drain(self, queue: Queue, now: datetime) -> int:
         """Run ``step`` until nothing is left; between full batches, pause twice as long as
         the batch took, so a backlog (a storm's incidents) takes at most a third of the CPU
         the webhook needs, and drains in seconds rather than stalling requests."""
         total = 0
         while True:
             started = time.monotonic()
-            claimed, done = await anyio.to_thread.run_sync(self._transaction, step, now)
+            claimed, done = await anyio.to_thread.run_sync(self._batch, queue, now)
             self.liveness.progress()
             total += done
             if claimed < BATCH:
                 return total
             await asyncio.sleep((time.monotonic() - started) * BACKLOG_PAUSE)
 
-    def _transaction(self, step: Step, now: datetime) -> tuple[int, int]:
+    def _batch(self, queue: Queue, now: datetime) -> tuple[int, int]:
+        """One batch in one transaction; if that fails, its items one by one (``itemwise``)."""
+        try:
+            return self._transaction(queue.step, now)
+        except Exception as err:
+            if itemwise.transient(err):
+                raise
+            log.warning(
+                "worker batch failed; handling its items one by one",
+                extra={"queue": queue.name, "error": f"{type(err).__name__}: {err}"[:500]},
+            )
+        return itemwise.one_by_one(
+            self._db,
+            queue,
+            now=now,
+            limit=BATCH,
+            run=lambda item: self._transaction(queue.step, now, only=item),
+            errors=self._instruments.worker_errors,
+        )
+
+    def _transaction(self, step: Step, now: datetime, only: int | None = None) -> tuple[int, int]:
         skipped: collections.Counter[str] = collections.Counter()
         with self._db.write_session() as session:
-            result = step(session, self._ctx, now=now, limit=BATCH, skipped=skipped)
+            result = step(session, self._ctx, now=now, limit=BATCH, skipped=skipped, only=only)
         for channel, n in skipped.items():  # committed: count the messages nobody will get
             self._counter.labels(channel, "skipped").inc(n)
         return result
 
     async def deliver(self, now: datetime) -> tuple[int, int]:
-        """Send every due outbox row; return (sent, failed attempts)."""
+        """Send due outbox rows for about one timeout at most (see ``sending``); return
+        (sent, failed attempts)."""
+        budget = self._config.notifications.timeout.total_seconds() / 2
+        round_ = Round(deadline=time.monotonic() + budget)
         sent = failed = 0
         while True:
-            batch = await anyio.to_thread.run_sync(self._claim, now)
-            by_channel: dict[str, list[Outgoing]] = {}
-            for message in batch:
-                by_channel.setdefault(message.channel, []).append(message)
-            groups = await asyncio.gather(*(self._in_order(m) for m in by_channel.values()))
-            outcomes = [outcome for group in groups for outcome in group]
+            batch = await anyio.to_thread.run_sync(self._claim, now, frozenset(round_.down))
+            outcomes = await self._sending.batch(batch, round_)
             await anyio.to_thread.run_sync(self._record, outcomes, now)
-            self.liveness.progress()
             sent += sum(o.ok for o in outcomes)
-            failed += sum(not o.ok for o in outcomes)
-            if len(batch) < SEND_BATCH:
-                return sent, failed
+            failed += sum(bool(o.error) for o in outcomes)
+            if len(batch) < SEND_BATCH or round_.over:
+                break
+        if round_.deferred:
+            log.info(
+                "notifications left for the next cycle",
+                extra={"deferred": round_.deferred, "down": sorted(round_.down)},
+            )
+        return sent, failed
 
-    def _claim(self, now: datetime) -> list[Outgoing]:
+    def _claim(self, now: datetime, down: frozenset[str]) -> list[Outgoing]:
         with self._db.write_session() as session:
-            return outbox.claim(session, now=now, lease=self.lease, limit=SEND_BATCH)
-
-    async def _in_order(self, messages: list[Outgoing]) -> list[Outcome]:
-        """One channel's messages one after the other, so each receiver sees them in order."""
-        return [await self._attempt(message) for message in messages]
-
-    async def _attempt(self, message: Outgoing) -> Outcome:
-        """Send one message; whatever goes wrong fails this message only."""
-        sender = self.channels.senders.get(message.channel)
-        try:
-            if sender is None:
-                reason = self.channels.disabled.get(message.channel, "channel is not configured")
-                raise DeliveryError(reason, retryable=False)
-            await sender.send(message)
-        except DeliveryError as err:
-            return self._failed(message, err.reason, retryable=err.retryable)
-        except Exception as err:  # a bug composing or sending: log with traceback, retry
-            reason = f"{type(err).__name__}: {err}"
-            if isinstance(sender, HttpSender):
-                reason = sender.redact(err)
-            return self._failed(message, reason, retryable=True, unexpected=True)
-        finally:
-            self.liveness.progress()
-        self._counter.labels(message.channel, "sent").inc()
-        log.info(
-            "notification sent",
-            extra={"channel": message.channel, "notification_id": message.id, "kind": message.kind},
-        )
-        return Outcome(message.id, message.channel, message.attempts)
-
-    def _failed(
-        self, message: Outgoing, reason: str, *, retryable: bool, unexpected: bool = False
-    ) -> Outcome:
-        self._counter.labels(message.channel, "failed").inc()
-        log.warning(
-            "notification attempt failed",
-            exc_info=unexpected,
-            extra={
-                "channel": message.channel,
-                "notification_id": message.id,
-                "key": message.key,
-                "attempt": message.attempts,
-                "reason": reason,
-                "retryable": retryable,
-            },
-        )
-        return Outcome(message.id, message.channel, message.attempts, reason, retryable)
+            return outbox.claim(session, now=now, lease=self.lease, limit=SEND_BATCH, skip=down)
 
     def _record(self, outcomes: list[Outcome], now: datetime) -> None:
-        policy = self._config.notifications
-        with self._db.write_session() as session:
-            for outcome in outcomes:
-                state = outbox.record(session, outcome, now=now, policy=policy)
-                if state == NotificationState.FAILED:
-                    log.error(
-                        "notification given up",
-                        extra={
-                            "channel": outcome.channel,
-                            "notification_id": outcome.id,
-                            "attempts": outcome.attempts,
-                            "reason": outcome.error,
-                        },
-                    )
+        record_outcomes(
+            self._db,
+            outcomes,
+            now=now,
+            policy=self._config.notifications,
+            errors=self._instruments.worker_errors,
+        )
 
     async def _loop(self) -> None:
         """Flush the delivery log every second; run every ``worker.interval``; survive errors."""

@@ -72,7 +72,8 @@ def create_instruments(registry: CollectorRegistry) -> Instruments:
         build_info=build_info,
         worker_errors=Counter(
             "runbook_worker_errors_total",
-            "Background worker cycles that failed with an error (logged with a traceback).",
+            "Background worker errors, each logged with a traceback: failed cycles, incident "
+            "changes or escalations given up, outcomes the database refused.",
             registry=registry,
         ),
         worker_last_cycle=Gauge(

@@ -35,6 +35,8 @@ def outgoing(subject: str) -> Outgoing:
         "carriage\rreturn",
         "tab\tand NUL\x00 and DEL\x7f",
         "Ünïcödé " + "long " * 60,
+        "sep\u2028next\u0085nel\u2029par",  # line breaks of str.splitlines() (D4)
+        "file\x1cgroup\x1drecord\x1eunit\x0bvtab\x0cfeed",
     ],
 )
 def test_a_title_with_control_characters_composes_a_one_line_subject(title: str) -> None:
@@ -43,6 +45,7 @@ def test_a_title_with_control_characters_composes_a_one_line_subject(title: str)
     subject = str(parsed["Subject"])
     assert subject.startswith("Incident #1 opened: ")
     assert not any(ch in subject for ch in "\r\n\x00\x7f")
+    assert len(f"x{subject}x".splitlines()) == 1
     assert parsed["Bcc"] is None  # no header injected
     assert set(parsed.keys()) == {
         "From",
@@ -66,6 +69,10 @@ def test_a_title_with_control_characters_composes_a_one_line_subject(title: str)
         ("http:///x", "no host"),
         ("file:///etc/passwd", "not an http(s) URL"),
         ("hooks.slack.com/services/x", "not an http(s) URL"),
+        ("http://a..b/", "invalid host"),  # an empty label: IDNA cannot encode it (D8)
+        ("https://exa mple.com/", "invalid host"),
+        ("http://.example.com/", "invalid host"),
+        ("http://exa_mple\u00e9.com/", "Invalid IDNA hostname"),
     ],
 )
 def test_a_url_that_does_not_parse_is_a_problem(url: str, problem: str) -> None:
@@ -75,7 +82,16 @@ def test_a_url_that_does_not_parse_is_a_problem(url: str, problem: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://hooks.slack.com/services/T/B/x", "http://127.0.0.1:8080/hook?a=1"]
+    "url",
+    [
+        "https://hooks.slack.com/services/T/B/x",
+        "http://127.0.0.1:8080/hook?a=1",
+        "http://[::1]:8080/hook",
+        "https://bücher.example/hook",
+        "http://receiver_1:8080/hook",  # docker-compose service names have underscores
+        "http://localhost/x",
+        "https://example.com./x",
+    ],
 )
 def test_a_good_url_is_no_problem(url: str) -> None:
     assert url_problem(url) is None

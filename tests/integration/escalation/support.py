@@ -39,6 +39,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     processed: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: deque[int] = field(default_factory=deque)
+    failure_body: bytes = b"try again later"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -71,7 +72,7 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
-            self.wfile.write(b"ok" if status == 200 else b"try again later")
+            self.wfile.write(b"ok" if status == 200 else receiver.failure_body)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the test reads ``receiver.requests``."""
