@@ -29,7 +29,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, col, select
@@ -153,12 +152,6 @@ class Database:
                 raise
 
     @contextmanager
-    def read_session(self) -> Iterator[Session]:
-        """A session for reads only: closed without a commit."""
-        with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
-            yield session
-
-    @contextmanager
     def write_session(self) -> Iterator[Session]:
         """``session()`` under the writer lock: one transaction that changes state."""
         with self.writer(), self.session() as session:
@@ -181,14 +174,13 @@ class Database:
         if not self.is_sqlite:
             connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
-    def insert(self, table: Table) -> Insert:
-        """A dialect insert that supports ``on_conflict_do_nothing`` on both backends."""
-        if self.is_sqlite:
-            return sqlite.insert(table)
-        return postgresql.insert(table)
-
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def dialect_insert(table: Table, dialect: str) -> sqlite.Insert | postgresql.Insert:
+    """An insert of ``dialect`` (``sqlite`` or ``postgresql``) with ``on_conflict_do_*``."""
+    return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
 
 
 MAX_PAGE = 200
@@ -203,12 +195,13 @@ def newest_first(
     where: Sequence[ColumnElement[bool]] = (),
     limit: int,
     before_id: int | None,
+    max_page: int = MAX_PAGE,
 ) -> tuple[list[Model], int | None]:
     """One page of ``model`` rows, newest id first, and the cursor of the next page (or None).
 
     Keyset pagination on the primary key: ``before_id`` is the last id of the previous page.
     """
-    size = min(limit, MAX_PAGE)
+    size = min(limit, max_page)
     row_id = col(model.id)  # type: ignore[attr-defined]
     query = select(model).where(*where).order_by(row_id.desc()).limit(size + 1)
     if before_id is not None:
