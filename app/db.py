@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Integer,
+    String,
     Table,
     create_engine,
     event,
@@ -86,6 +88,30 @@ def _sqlite_datetime(value: str | datetime | None) -> datetime | None:
         return None
     parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class EnumText(TypeDecorator[Enum]):
+    """A ``StrEnum`` stored as its value in a VARCHAR: the schema keeps plain strings (no
+    database enum type, no migration); Python reads the enum back, so mypy checks every
+    comparison. Writing a value outside the enum is a ValueError before any SQL runs."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: object, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(str(value)).value
+
+    def process_result_value(self, value: object, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(str(value))
+
+
+def enum_column(enum: type[StrEnum], *, length: int = 16) -> Column[Any]:
+    """A NOT NULL column of ``enum`` values (see ``EnumText``)."""
+    return Column(EnumText(enum, length), nullable=False)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
