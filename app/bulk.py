@@ -9,9 +9,8 @@ as tuples. Only for tables whose columns are plain values, timestamps and JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -48,10 +47,6 @@ def _statement(table: Table, columns: tuple[str, ...], dialect: str) -> str:
     return f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608 (schema names)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value
-
-
 @cache
 def _columns(table: Table) -> tuple[str, ...]:
     """Every column but the generated primary key."""
@@ -63,9 +58,7 @@ def insert_rows(connection: Connection, table: Table, rows: Iterable[Mapping[str
     datetimes, JSON as Python values)."""
     key = _columns(table)
     shape, dialect = _shape(table, key), connection.dialect.name
-    when: Callable[[datetime | None], str | datetime | None] = (
-        sqlite_text if dialect == "sqlite" else _aware
-    )
+    when = sqlite_text if dialect == "sqlite" else None  # psycopg takes aware datetimes
     pairs = [(c, json_text if c in shape.json else when if c in shape.times else None) for c in key]
     params = [tuple(row[c] if f is None else f(row[c]) for c, f in pairs) for row in rows]
     if params:

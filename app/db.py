@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Integer,
+    String,
     Table,
     create_engine,
     event,
@@ -29,7 +31,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, col, select
@@ -88,6 +89,30 @@ def _sqlite_datetime(value: str | datetime | None) -> datetime | None:
         return None
     parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class EnumText(TypeDecorator[Enum]):
+    """A ``StrEnum`` stored as its value in a VARCHAR: the schema keeps plain strings (no
+    database enum type, no migration); Python reads the enum back, so mypy checks every
+    comparison. Writing a value outside the enum is a ValueError before any SQL runs."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: object, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(str(value)).value
+
+    def process_result_value(self, value: object, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(str(value))
+
+
+def enum_column(enum: type[StrEnum], *, length: int = 16) -> Column[Any]:
+    """A NOT NULL column of ``enum`` values (see ``EnumText``)."""
+    return Column(EnumText(enum, length), nullable=False)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -155,12 +180,6 @@ class Database:
                 raise
 
     @contextmanager
-    def read_session(self) -> Iterator[Session]:
-        """A session for reads only: closed without a commit."""
-        with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
-            yield session
-
-    @contextmanager
     def write_session(self) -> Iterator[Session]:
         """``session()`` under the writer lock: one transaction that changes state."""
         with self.writer(), self.session() as session:
@@ -183,14 +202,13 @@ class Database:
         if not self.is_sqlite:
             connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
-    def insert(self, table: Table) -> Insert:
-        """A dialect insert that supports ``on_conflict_do_nothing`` on both backends."""
-        if self.is_sqlite:
-            return sqlite.insert(table)
-        return postgresql.insert(table)
-
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def dialect_insert(table: Table, dialect: str) -> sqlite.Insert | postgresql.Insert:
+    """An insert of ``dialect`` (``sqlite`` or ``postgresql``) with ``on_conflict_do_*``."""
+    return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
 
 
 MAX_PAGE = 200
@@ -205,12 +223,13 @@ def newest_first(
     where: Sequence[ColumnElement[bool]] = (),
     limit: int,
     before_id: int | None,
+    max_page: int = MAX_PAGE,
 ) -> tuple[list[Model], int | None]:
     """One page of ``model`` rows, newest id first, and the cursor of the next page (or None).
 
     Keyset pagination on the primary key: ``before_id`` is the last id of the previous page.
     """
-    size = min(limit, MAX_PAGE)
+    size = min(limit, max_page)
     row_id = col(model.id)  # type: ignore[attr-defined]
     query = select(model).where(*where).order_by(row_id.desc()).limit(size + 1)
     if before_id is not None:

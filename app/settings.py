@@ -52,7 +52,3 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """Where people reach this server: PUBLIC_URL, else the bound host and port."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

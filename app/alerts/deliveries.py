@@ -19,16 +19,17 @@ from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
-from sqlmodel import col, select
+from sqlmodel import col
 
 from app.alerts.models import Delivery
 from app.bulk import insert_rows
-from app.db import Database
+from app.db import Database, newest_first
 
 log = logging.getLogger(__name__)
 
 _TABLE = Delivery.__table__  # type: ignore[attr-defined]
 MAX_BUFFER = 50_000
+MAX_PAGE = 500  # rows a page of the log may hold (for troubleshooting, more than other lists)
 
 
 def _nul_free(row: dict[str, Any]) -> dict[str, Any]:
@@ -97,14 +98,15 @@ class DeliveryLog:
         with self._lock:
             self._pending = (rows + self._pending)[:MAX_BUFFER]
 
-    def recent(self, *, limit: int, before_id: int | None = None) -> list[Delivery]:
-        """Newest first, for ``GET /api/v1/deliveries``."""
+    def recent(
+        self, *, limit: int, before_id: int | None = None
+    ) -> tuple[list[Delivery], int | None]:
+        """One page newest first and the cursor of the next, for ``GET /api/v1/deliveries``."""
         self.flush()
         with self._db.session() as session:
-            query = select(Delivery).order_by(col(Delivery.id).desc()).limit(limit)
-            if before_id is not None:
-                query = query.where(col(Delivery.id) < before_id)
-            return list(session.exec(query).all())
+            return newest_first(
+                session, Delivery, limit=limit, before_id=before_id, max_page=MAX_PAGE
+            )
 
     def prune(self, *, older_than: datetime) -> int:
         """Delete rows received before ``older_than`` (retention)."""

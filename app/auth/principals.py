@@ -14,7 +14,7 @@ class Role(StrEnum):
 
 _READ = ("incidents:read", "runbooks:read", "kpis:read", "postmortems:read")
 _ACT = ("incidents:act", "postmortems:edit")
-_ADMIN = ("tokens:manage", "catalog:reload", "deliveries:read", "notifications:read")
+_ADMIN = ("deliveries:read", "notifications:read")
 
 PERMISSIONS: dict[Role, tuple[str, ...]] = {
     Role.VIEWER: _READ,

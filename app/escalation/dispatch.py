@@ -30,6 +30,7 @@ from app.incidents.timeline import record
 from app.metrics import aggregates as kpi
 from app.postmortems import service as postmortems
 from app.runbooks.renderer import Renderer
+from app.urls import incident_url
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Context:
             acknowledged_by=incident.acknowledged_by,
             resolved_at=incident.resolved_at,
             resolved_by=incident.resolved_by,
-            url=f"{self.public_url.rstrip('/')}/incidents/{incident.id}",
+            url=incident_url(self.public_url, incident.id),
             runbook_url=out.runbook_url,
         )
 

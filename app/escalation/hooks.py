@@ -15,10 +15,10 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session
 
+from app.db import dialect_insert
 from app.escalation.models import Escalation, EscalationEvent, Signal
 from app.incidents.models import Incident, IncidentStatus
 
@@ -36,7 +36,7 @@ STOP = (
 @cache
 def start_statement(dialect: str) -> Insert:
     """Insert or restart an incident's escalation clock (an upsert on ``incident_id``)."""
-    statement = sqlite.insert(_CLOCKS) if dialect == "sqlite" else postgresql.insert(_CLOCKS)
+    statement = dialect_insert(_CLOCKS, dialect)
     return statement.on_conflict_do_update(
         index_elements=["incident_id"],
         set_={

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime, id_column
+from app.db import UTCDateTime, enum_column, id_column
 
 
 def incident_ref(*, primary_key: bool = False) -> Column[int]:
@@ -65,7 +65,7 @@ class EscalationEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=id_column())
     incident_id: int = Field(sa_column=incident_ref())
-    event: str = Field(max_length=16)
+    event: Signal = Field(sa_column=enum_column(Signal))
     actor: str = Field(default="", max_length=256)
     at: datetime = Field(sa_type=UTCDateTime)
 
@@ -86,7 +86,7 @@ class Notification(SQLModel, table=True):
     subject: str = Field(max_length=512)
     text: str = Field(sa_column=Column(Text, nullable=False))
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    state: str = Field(max_length=16)
+    state: NotificationState = Field(sa_column=enum_column(NotificationState))
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str = Field(default="", max_length=1024)

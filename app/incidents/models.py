@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime, id_column
+from app.db import UTCDateTime, enum_column, id_column
 
 
 class IncidentStatus(StrEnum):
@@ -36,7 +36,7 @@ class Incident(SQLModel, table=True):
     group_key: str = Field(max_length=4096)
     open_key: str | None = Field(default=None, max_length=64, unique=True)
     title: str = Field(max_length=512)
-    status: str = Field(max_length=16)
+    status: IncidentStatus = Field(sa_column=enum_column(IncidentStatus))
     severity: str = Field(default="", max_length=64)
     team: str = Field(default="", max_length=128)
     labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

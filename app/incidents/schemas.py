@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field
 
 from app.alerts.models import Alert
 from app.incidents.models import Incident, TimelineEvent
 from app.postmortems.schemas import ActionItemOut
+from app.urls import runbook_url
 
 
 class AlertOut(BaseModel):
@@ -62,10 +62,8 @@ class IncidentOut(BaseModel):
 
     @classmethod
     def of(cls, incident: Incident, *, public_url: str) -> IncidentOut:
-        query = urlencode(sorted(incident.labels.items()))
-        url = f"{public_url.rstrip('/')}/runbooks/{incident.runbook_class}"
         data = incident.model_dump()
-        data["runbook_url"] = f"{url}?{query}" if query else url
+        data["runbook_url"] = runbook_url(public_url, incident.runbook_class, incident.labels)
         return cls.model_validate(data)
 
 

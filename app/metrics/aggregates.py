@@ -14,9 +14,10 @@ from datetime import datetime
 from functools import cache
 
 from sqlalchemy import Column, Connection, Float, String, bindparam
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Field, Session, SQLModel
+
+from app.db import dialect_insert
 
 DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 SEVERITIES = ("critical", "error", "warning", "info", "none")
@@ -69,8 +70,9 @@ def encode(labels: Mapping[str, str]) -> str:
 @cache
 def _upsert(dialect: str) -> Insert:
     """``INSERT … ON CONFLICT DO UPDATE value = value + excluded.value``, built once."""
-    insert = sqlite.insert(_TABLE) if dialect == "sqlite" else postgresql.insert(_TABLE)
-    statement = insert.values(metric=bindparam("m"), labels=bindparam("l"), value=bindparam("v"))
+    statement = dialect_insert(_TABLE, dialect).values(
+        metric=bindparam("m"), labels=bindparam("l"), value=bindparam("v")
+    )
     return statement.on_conflict_do_update(
         index_elements=["metric", "labels"],
         set_={"value": _TABLE.c.value + statement.excluded.value},

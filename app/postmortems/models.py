@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime, id_column
+from app.db import UTCDateTime, enum_column, id_column
 from app.errors import InvalidTransition
 
 
@@ -67,7 +67,7 @@ class Postmortem(SQLModel, table=True):
     incident_id: int = Field(sa_column=_ref("incidents.id", unique=True))
     runbook_class: str = Field(max_length=128)
     severity: str = Field(default="", max_length=64)
-    status: str = Field(max_length=16)
+    status: PostmortemStatus = Field(sa_column=enum_column(PostmortemStatus))
     title: str = Field(max_length=512)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -93,7 +93,7 @@ class ActionItem(SQLModel, table=True):
     title: str = Field(max_length=512)
     owner: str = Field(max_length=256)
     due_date: date
-    status: str = Field(max_length=16)
+    status: ActionStatus = Field(sa_column=enum_column(ActionStatus))
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(default="", max_length=256)
     updated_at: datetime = Field(sa_type=UTCDateTime)

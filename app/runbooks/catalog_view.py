@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 
 from app.classification.catalog import Runbook
 from app.runbooks.pages import Rendered
+from app.urls import runbook_url
 
 RESERVED = frozenset({"format", "tz"})
 MAX_LABELS = 64
@@ -32,7 +32,7 @@ def catalog_entry(runbook: Runbook, base_url: str) -> dict[str, Any]:
         "escalation": meta.escalation,
         "checklist": [item.model_dump() for item in meta.checklist],
         "last_reviewed": meta.last_reviewed.isoformat() if meta.last_reviewed else None,
-        "url": f"{base_url}/runbooks/{quote(meta.class_, safe='')}",
+        "url": runbook_url(base_url, meta.class_),
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, func, select
 
@@ -20,6 +20,7 @@ from app.classification.catalog import Runbook
 from app.incidents.models import ChecklistStep, Incident
 from app.runbooks.enrichment import Result
 from app.runbooks.filters import promql, urlquery
+from app.urls import incident_url, runbook_url
 
 HISTORY = 5
 DASHBOARD_UID = "runbook-router-kpis"
@@ -69,7 +70,7 @@ class RunbookContext:
             "labels": dict(self.labels),
             "annotations": dict(self.annotations),
             "alert": _alert(self.alert),
-            "incident": _incident(self.incident, self.links.get("incident")),
+            "incident": _incident(self.incident, self.links.get("base") or ""),
             "history": [self._past(i) for i in self.history],
             "recurrences": self.recurrences,
             "links": dict(self.links),
@@ -93,6 +94,7 @@ class RunbookContext:
         }
 
     def _past(self, incident: Incident) -> dict[str, Any]:
+        assert incident.id is not None  # loaded from the database
         end = incident.resolved_at
         return {
             "id": incident.id,
@@ -101,7 +103,7 @@ class RunbookContext:
             "duration_seconds": (end - incident.started_at).total_seconds() if end else None,
             "resolution_note": incident.resolution_note,
             "resolved_by": incident.resolved_by,
-            "url": f"{self.links.get('base') or ''}/incidents/{incident.id}",
+            "url": incident_url(self.links.get("base") or "", incident.id),
         }
 
 
@@ -117,8 +119,9 @@ def _alert(alert: Alert | None) -> dict[str, Any] | None:
     }
 
 
-def _incident(incident: Incident | None, url: str | None) -> dict[str, Any] | None:
-    if incident is None:
+def _incident(incident: Incident | None, base: str) -> dict[str, Any] | None:
+    """The incident with its page and its runbook link (the API's ``runbook_url``)."""
+    if incident is None or incident.id is None:
         return None
     keys = (
         "id",
@@ -134,7 +137,11 @@ def _incident(incident: Incident | None, url: str | None) -> dict[str, Any] | No
         "recurrence_of",
         "truncated_alerts",
     )
-    return {**{k: getattr(incident, k) for k in keys}, "url": url}
+    return {
+        **{k: getattr(incident, k) for k in keys},
+        "url": incident_url(base, incident.id),
+        "runbook_url": runbook_url(base, incident.runbook_class, incident.labels),
+    }
 
 
 def safe_url(url: str | None) -> str | None:
@@ -155,7 +162,6 @@ def build_links(
 ) -> dict[str, str | None]:
     """Grafana for the time range, the generator, a pre-filled silence, logs, the incident."""
     base = settings.base_url
-    query = urlencode(sorted(labels.items()))
     start = incident.started_at if incident else alert.starts_at if alert else now
     end = incident.resolved_at if incident and incident.resolved_at else now
     grafana = None
@@ -187,8 +193,8 @@ def build_links(
         )
     return {
         "base": base,
-        "runbook": f"{base}/runbooks/{urlquery(runbook.name)}" + (f"?{query}" if query else ""),
-        "incident": f"{base}/incidents/{incident.id}" if incident else None,
+        "runbook": runbook_url(base, runbook.name, labels),
+        "incident": incident_url(base, incident.id) if incident and incident.id else None,
         "grafana": grafana,
         "generator": safe_url(alert.generator_url) if alert else None,
         "silence": silence,

@@ -13,6 +13,7 @@ from app.api.deps import ServicesDep, require_on_form
 from app.api.params import Id
 from app.auth import sessions
 from app.auth.principals import Principal
+from app.urls import incident_url
 
 router = APIRouter(prefix="/incidents/{incident_id}", include_in_schema=False)
 Csrf = Annotated[str, Form()]
@@ -32,7 +33,7 @@ async def _do(
     await run_in_threadpool(
         actions.perform, services, incident_id=incident_id, who=who, change=change
     )
-    return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
+    return RedirectResponse(incident_url("", incident_id), status_code=303)
 
 
 @router.post("/ack")

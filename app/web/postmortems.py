@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -31,6 +30,7 @@ from app.postmortems import service as postmortems
 from app.postmortems.models import TRANSITIONS, ActionStatus, PostmortemStatus
 from app.postmortems.schemas import MAX_BODY, ActionItemOut
 from app.state import Services
+from app.urls import postmortem_url, postmortems_url
 from app.web.views import templates
 
 router = APIRouter(include_in_schema=False)
@@ -93,7 +93,7 @@ async def postmortem_list(
             "principal": principal,
             "timezone": _timezone(services, principal),
             "postmortems": page,
-            "older": f"/postmortems?{urlencode(older)}" if cursor is not None else None,
+            "older": postmortems_url("", older) if cursor is not None else None,
             "statuses": [s.value for s in PostmortemStatus],
             "classes": services.catalog.classes,
             "filters": filters,
@@ -169,7 +169,7 @@ async def _post(
         await run_in_threadpool(write)
     except InvalidTransition as err:  # the page again, saying what the flow allows
         return await _page(request, services, who, postmortem_id, conflict=err)
-    return RedirectResponse(f"/postmortems/{postmortem_id}", status_code=303)
+    return RedirectResponse(postmortem_url("", postmortem_id), status_code=303)
 
 
 def _update(
@@ -258,4 +258,4 @@ async def mark_item(
             return item.postmortem_id
 
     postmortem_id = await run_in_threadpool(write)
-    return RedirectResponse(f"/postmortems/{postmortem_id}", status_code=303)
+    return RedirectResponse(postmortem_url("", postmortem_id), status_code=303)

@@ -8,6 +8,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.auth.sessions import csrf_token
 from app.runbooks.filters import duration, localtime
+from app.urls import runbook_url
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -18,6 +19,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters["localtime"] = localtime
     templates.env.filters["duration"] = duration
     templates.env.globals["csrf_token"] = csrf_token
+    templates.env.globals["runbook_url"] = runbook_url
     return templates
 
 

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from httpx import AsyncClient
 from sqlmodel import select
 
 from app.alerts.deliveries import DeliveryLog
 from app.alerts.models import Delivery
 from app.db import Database, make_engine
 from app.migrate import migrate
+from tests.conftest import WEBHOOK, FakeClock, admin_headers, ingest_headers
+from tests.factories import alert, payload
 from tests.integration.test_webhook_errors import outage
 
 T0 = datetime(2026, 11, 28, 11, 0, tzinfo=UTC)
@@ -104,3 +107,26 @@ def test_rows_are_kept_while_the_database_is_down(
     db.engine.dispose()
     assert log.flush() == 2
     assert sorted(stored(db)) == ["kept-1", "kept-2"]
+
+
+@pytest.mark.anyio
+async def test_the_api_pages_the_log_newest_first_without_an_empty_last_page(
+    client: AsyncClient, clock: FakeClock
+) -> None:
+    for i in range(3):
+        body = payload(alert(f"page-{i}", starts_at=clock.now))
+        assert (await client.post(WEBHOOK, json=body, headers=ingest_headers())).status_code == 200
+
+    async def page(**params: int) -> tuple[list[int], int | None]:
+        response = await client.get("/api/v1/deliveries", params=params, headers=admin_headers())
+        assert response.status_code == 200, response.text
+        data = response.json()
+        return [item["id"] for item in data["items"]], data["next"]
+
+    everything, last = await page(limit=3)
+    assert last is None  # exactly ``limit`` rows: there is no next page
+    assert len(everything) == 3
+    assert everything == sorted(everything, reverse=True)
+    first, cursor = await page(limit=2)
+    assert (first, cursor) == (everything[:2], everything[1])
+    assert await page(limit=2, before=everything[1]) == (everything[2:], None)

@@ -5,9 +5,10 @@ Every mutating incident endpoint is tried by every kind of caller, on both datab
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,8 +20,11 @@ import pytest
 import yaml
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from httpx import ASGITransport, AsyncClient, Response
 from prometheus_client import CollectorRegistry
+from starlette.routing import BaseRoute
 
 from app.auth import registry
 from app.auth.principals import Role
@@ -55,7 +59,7 @@ CASES = [  # caller, incident, status, words the error message must contain
 ]
 READ = {"incidents:read", "runbooks:read", "kpis:read", "postmortems:read"}
 ACT = {"incidents:act", "postmortems:edit"}
-MANAGE = {"tokens:manage", "catalog:reload", "deliveries:read", "notifications:read"}
+MANAGE = {"deliveries:read", "notifications:read"}
 PERMISSIONS = {Role.VIEWER: READ, Role.RESPONDER: READ | ACT, Role.ADMIN: READ | ACT | MANAGE}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HTML = {"Accept": "text/html"}
@@ -162,6 +166,47 @@ async def test_me_describes_each_token(client: AsyncClient, world: World, caller
         "token",
     )
     assert set(me["permissions"]) == PERMISSIONS[role]
+
+
+def required_permissions(app: FastAPI) -> dict[tuple[str, str], set[str]]:
+    """(method, path) -> the permissions its dependencies check (``app.api.deps.require``)."""
+
+    def walk(dependant: Dependant) -> set[str]:
+        found = {p for d in dependant.dependencies for p in walk(d)}
+        name = getattr(dependant.call, "__qualname__", "")
+        if dependant.call is not None and name.startswith("_permission_check."):
+            found.add(inspect.getclosurevars(dependant.call).nonlocals["permission"])
+        return found
+
+    def routes(within: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+        for route in within:
+            if isinstance(route, APIRoute):
+                yield route
+            included = getattr(route, "original_router", None)  # FastAPI >= 0.165
+            if included is not None:
+                yield from routes(included.routes)
+
+    return {
+        (method, route.path): walk(route.dependant)
+        for route in routes(app.routes)
+        for method in route.methods
+    }
+
+
+def test_every_permission_a_role_holds_is_required_somewhere(app: FastAPI) -> None:
+    """``/api/v1/me`` lists no permission that nothing checks, and checks none it omits."""
+    required = required_permissions(app)
+    granted = {p for permissions in PERMISSIONS.values() for p in permissions}
+    assert {p for found in required.values() for p in found} == granted
+    reads = [
+        path
+        for (method, path), found in required.items()
+        if method == "GET"
+        and path.startswith("/api/")
+        and ("postmortem" in path or "action-items" in path)
+    ]
+    assert reads, "the post-mortem reads were not found"
+    assert all(required[("GET", path)] == {"postmortems:read"} for path in reads), required
 
 
 async def test_me_for_bootstrap_admin_session_and_nobody(client: AsyncClient, world: World) -> None:

@@ -112,7 +112,7 @@ async def test_a_schema_newer_than_the_code_stays_ready(
 
 
 def sqlite_path(settings: Settings) -> Path:
-    if not settings.is_sqlite:
+    if not settings.database_url.startswith("sqlite"):
         pytest.skip("only SQLite keeps its database in a file the server opens itself")
     return Path(settings.database_url.split("///", 1)[1])
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
+from app.alerts.deliveries import MAX_PAGE
 from app.api.deps import ServicesDep, require
 from app.api.params import Id
 from app.api.responses import SIGNED_IN
@@ -19,10 +20,11 @@ router = APIRouter(tags=["deliveries"], responses=SIGNED_IN)
 async def list_deliveries(
     services: ServicesDep,
     _: Annotated[Principal, Depends(require("deliveries:read"))],
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     before: Id | None = None,
 ) -> dict[str, Any]:
     """Newest first: time, receiver, group key, counts, outcome and error of each request."""
-    rows = await run_in_threadpool(services.deliveries.recent, limit=limit, before_id=before)
-    items = [r.as_dict() for r in rows]
-    return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
+    rows, cursor = await run_in_threadpool(
+        services.deliveries.recent, limit=limit, before_id=before
+    )
+    return {"items": [r.as_dict() for r in rows], "next": cursor}

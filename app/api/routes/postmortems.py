@@ -31,7 +31,7 @@ from app.postmortems.schemas import (
 from app.state import Services
 
 router = APIRouter(prefix="/api/v1", tags=["postmortems"], responses=SIGNED_IN)
-Reader = Annotated[Principal, Depends(require("incidents:read"))]
+Reader = Annotated[Principal, Depends(require("postmortems:read"))]
 Editor = Annotated[Principal, Depends(require("postmortems:edit"))]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 T = TypeVar("T")
