@@ -189,7 +189,7 @@ def required_permissions(app: FastAPI) -> dict[tuple[str, str], set[str]]:
     return {
         (method, route.path): walk(route.dependant)
         for route in routes(app.routes)
-        for method in route.methods
+        for method in route.methods or ()
     }
 
 

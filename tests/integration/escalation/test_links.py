@@ -69,7 +69,7 @@ def check_runbook_url(url: str) -> None:
 async def test_the_api_the_page_and_notifications_carry_the_same_quoted_links(
     app: FastAPI, client: AsyncClient, clock: FakeClock, receiver: Receiver
 ) -> None:
-    body = payload(alert("d1", starts_at=clock.now, **LABELS), commonLabels=LABELS)
+    body = payload(alert("d1", starts_at=clock.now, ends_at=None, **LABELS), commonLabels=LABELS)
     response = await client.post(WEBHOOK, json=body, headers=ingest_headers())
     assert response.status_code == 200, response.text
     [incident_id] = response.json()["incidents"]
