@@ -82,7 +82,7 @@ def parse_window(text: str) -> timedelta:
         return kpi_window(text)
     except ValueError as err:
         raise UsageProblem(
-            f"--window: {err}", hint="use e.g. --window 30d (units: s, m, h, d, w)"
+            f"--window: {err}", hint="e.g. --window 30d"
         ) from err
 
 
