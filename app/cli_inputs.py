@@ -81,9 +81,7 @@ def parse_window(text: str) -> timedelta:
     try:
         return kpi_window(text)
     except ValueError as err:
-        raise UsageProblem(
-            f"--window: {err}", hint="e.g. --window 30d"
-        ) from err
+        raise UsageProblem(f"--window: {err}", hint="e.g. --window 30d") from err
 
 
 def check_timezone(name: str) -> str:

@@ -54,9 +54,9 @@ def credential(authorization: str | None) -> str | None:
     if scheme == "bearer":
         return value or None
     if scheme == "basic":
-        try:
+        try:  # a non-ASCII value is a ValueError, not a binascii.Error
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):
             return None
         _, sep, password = decoded.partition(":")
         return password if sep and password else None

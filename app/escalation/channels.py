@@ -63,11 +63,12 @@ def url_problem(url: str) -> str | None:
     """What makes ``url`` unusable for a webhook (without repeating it: it is a secret)."""
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as err:
+        host = parsed.host  # decodes A-labels: a malformed one raises here
+    except (httpx.InvalidURL, ValueError) as err:  # ValueError: idna.IDNAError
         return f"does not parse as a URL ({err})"
     if parsed.scheme not in ("http", "https"):
         return "is not an http(s) URL"
-    if not parsed.host:
+    if not host:
         return "has no host"
     if (problem := _host_problem(parsed.raw_host.decode("ascii"))) is not None:
         return problem

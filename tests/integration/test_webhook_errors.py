@@ -150,6 +150,15 @@ async def test_missing_or_wrong_token_is_401(client: AsyncClient, headers: dict[
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
+async def test_a_non_ascii_basic_header_is_401_on_every_route(client: AsyncClient) -> None:
+    headers = {b"Authorization": b"Basic \xff\xfe"}  # base64 would raise ValueError on it
+    for path in ("/api/v1/me", "/api/v1/incidents"):
+        response = await client.get(path, headers=headers)
+        assert response.status_code == 401, (path, response.text)
+    response = await client.post(WEBHOOK, json=GOOD, headers=headers)
+    assert response.status_code == 401, response.text
+
+
 async def test_body_over_the_limit_is_413(client: AsyncClient, settings: Settings) -> None:
     big = b" " * (settings.max_body_bytes + 1)
     response = await client.post(WEBHOOK, content=big, headers=ingest_headers())

@@ -71,6 +71,8 @@ def test_a_title_with_control_characters_composes_a_one_line_subject(title: str)
         ("hooks.slack.com/services/x", "not an http(s) URL"),
         ("http://a..b/", "invalid host"),  # an empty label: IDNA cannot encode it (D8)
         ("https://exa mple.com/", "invalid host"),
+        ("http://xn--/", "does not parse"),  # a malformed A-label: idna raises, not httpx
+        ("http://xn--a/", "does not parse"),
         ("http://.example.com/", "invalid host"),
         ("http://exa_mple\u00e9.com/", "Invalid IDNA hostname"),
     ],

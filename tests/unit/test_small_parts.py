@@ -68,6 +68,8 @@ def basic(user: str, password: str) -> str:
         (basic("am", "tok:en"), "tok:en"),
         (basic("am", ""), None),
         ("Basic %%%", None),
+        ("Basic \u00e9", None),  # non-ASCII: b64decode raises ValueError, not binascii.Error
+        ("Basic \u00ff\u00fe", None),
         ("Digest x", None),
     ],
 )
