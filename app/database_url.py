@@ -23,7 +23,7 @@ def check_database_url(text: str) -> URL:
     """The parsed URL; ``ConfigError`` if it names no database this service can use."""
     try:
         url = make_url(text)
-    except ArgumentError as err:
+    except (ArgumentError, ValueError) as err:  # ValueError: a port that is not a number
         raise ConfigError(f"{VARIABLE} is not a database URL", hint=SUPPORTED) from err
     if url.get_backend_name() not in BACKENDS:
         raise ConfigError(

@@ -34,7 +34,10 @@ def test_migrate_a_refused_connection_is_one_line() -> None:
     assert "database unavailable" in line
 
 
-@pytest.mark.parametrize("url", ["nonsense", "mysql://x", "postgresql+nosuchdriver://h/db"])
+@pytest.mark.parametrize(
+    "url",
+    ["nonsense", "mysql://x", "postgresql+nosuchdriver://h/db", "postgresql+psycopg://u@h:abc/x"],
+)
 @pytest.mark.parametrize("command", ["migrate", "serve", "kpis"])
 def test_an_unsupported_database_url_says_which_are_supported(command: str, url: str) -> None:
     line = one_line(run_cli(command, env=env_for(url)), 1)
