@@ -116,6 +116,13 @@ def test_bad_input_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert "not valid JSON" in one_line_failure(run_cli("render", str(broken), env=env))
+    # valid UTF-8 that is no usable text (a lone surrogate), and nesting past any sane depth
+    surrogate = tmp_path / "surrogate.json"
+    surrogate.write_text('{"labels": {"alertname": "x"}, "annotations": {"summary": "\\ud800"}}')
+    assert "not valid JSON" in one_line_failure(run_cli("render", str(surrogate), env=env))
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    assert "not valid JSON" in one_line_failure(run_cli("render", str(deep), env=env))
 
 
 def test_offline_unless_enrich_is_given(env: dict[str, str]) -> None:
