@@ -7,7 +7,11 @@ channel never holds up the others, escalation timers, or readiness (``liveness``
   other messages are deferred (put back as due, the attempt not counted) and not claimed
   again until the next cycle;
 * no send starts once half the timeout has passed (a send already started may take the
-  timeout); what is left is deferred to the next cycle.
+  timeout); what is left is deferred to the next cycle;
+* a channel found down stays down for a cool-down (``Breaker``: the larger of
+  ``notifications.backoff`` and ``notifications.timeout``) across cycles, its messages not
+  claimed meanwhile: a hung peer costs one timeout per cool-down, not one per cycle, and its
+  backlog never fills the claimed batches the other channels' messages wait behind.
 
 Whatever goes wrong while sending one message fails that message only.
 """
@@ -17,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 
@@ -44,6 +49,29 @@ class Round:
     def defer(self, message: Outgoing) -> Outcome:
         self.deferred += 1
         return Outcome(message.id, message.channel, message.attempts, deferred=True)
+
+
+@dataclass(slots=True)
+class Breaker:
+    """Channels found unreachable, and until when (on the worker's clock) they are left alone."""
+
+    cooldown: timedelta
+    until: dict[str, datetime] = field(default_factory=dict)
+
+    def down(self, now: datetime) -> set[str]:
+        """The channels still cooling down at ``now`` (the others are tried again)."""
+        for channel in [c for c, until in self.until.items() if until <= now]:
+            del self.until[channel]
+            log.info("notification channel tried again", extra={"channel": channel})
+        return set(self.until)
+
+    def trip(self, channels: Iterable[str], now: datetime) -> None:
+        for channel in sorted(channels):
+            self.until[channel] = now + self.cooldown
+            log.warning(
+                "notification channel unreachable; its messages wait",
+                extra={"channel": channel, "seconds": self.cooldown.total_seconds()},
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ from app.escalation.itemwise import Queue, Step
 from app.escalation.liveness import Liveness, Streak
 from app.escalation.outbox import Outcome, Outgoing
 from app.escalation.recording import record_outcomes
-from app.escalation.sending import Round, Sending
+from app.escalation.sending import Breaker, Round, Sending
 from app.metrics.instruments import NOTIFICATION_OUTCOMES, Instruments
 from app.runbooks.renderer import Renderer
 
@@ -123,6 +123,8 @@ class Worker:
                 self._counter.labels(channel, outcome)
         self.liveness = Liveness(config.worker.interval, config.notifications.timeout)
         self._sending = Sending(self.channels, self._counter, self.liveness.progress)
+        policy = config.notifications
+        self._breaker = Breaker(cooldown=max(policy.backoff, policy.timeout))
         self._task: asyncio.Task[None] | None = None
         self._last_prune: datetime | None = None
 
@@ -221,7 +223,8 @@ class Worker:
         """Send due outbox rows for about one timeout at most (see ``sending``); return
         (sent, failed attempts)."""
         budget = self._config.notifications.timeout.total_seconds() / 2
-        round_ = Round(deadline=time.monotonic() + budget)
+        cooling = self._breaker.down(now)
+        round_ = Round(deadline=time.monotonic() + budget, down=set(cooling))
         sent = failed = 0
         while True:
             batch = await anyio.to_thread.run_sync(self._claim, now, frozenset(round_.down))
@@ -231,6 +234,7 @@ class Worker:
             failed += sum(bool(o.error) for o in outcomes)
             if len(batch) < SEND_BATCH or round_.over:
                 break
+        self._breaker.trip(round_.down - cooling, now)
         if round_.deferred:
             log.info(
                 "notifications left for the next cycle",

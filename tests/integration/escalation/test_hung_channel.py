@@ -3,7 +3,7 @@
 A mail server that accepts connections and never answers made every 20-message batch wait
 for it, one timeout per message: another channel's page arrived minutes late and escalation
 did not run meanwhile. Now a channel that times out (or cannot be connected to) is left alone
-for the rest of the cycle (its other messages wait, not attempted, not counted), and no new
+for a cool-down (its other messages wait, not attempted, not counted, not claimed), and no new
 send starts once half ``notifications.timeout`` has passed, so a cycle ends within about
 one timeout.
 """
@@ -80,8 +80,40 @@ async def test_the_other_channel_is_served_in_the_same_or_next_cycle(
     assert (first.failed, first.sent) == (1, len(receiver.accepted("/secondary")))
     second = await run(app, clock.advance(seconds=1))
     assert len(receiver.accepted("/secondary")) == INCIDENTS
-    assert second.failed == 1  # one attempt at the hung channel per cycle
+    assert second.failed == 0  # the hung channel cools down (backoff) instead of costing a timeout
     hung = [n for n in await notifications(client) if n["channel"] == "hung"]
-    assert sorted(n["attempts"] for n in hung) == [0] * (INCIDENTS - 2) + [1, 1]
+    assert sorted(n["attempts"] for n in hung) == [0] * (INCIDENTS - 1) + [1]
     assert {n["state"] for n in hung} == {"pending"}
     assert all(n["last_error"] == "" for n in hung if n["attempts"] == 0)
+
+
+BACKLOG = 22  # more than one claimed batch (20) of the hung channel's messages alone
+
+
+@pytest.fixture
+def backlog_config(rr_config: dict[str, Any]) -> dict[str, Any]:
+    """``hung`` is paged at once, ``secondary`` 10 s later: the hung channel's backlog is older."""
+    rr_config["escalation"]["default"]["steps"] = [
+        {"after": "0s", "notify": ["hung"]},
+        {"after": "10s", "notify": ["secondary"]},
+    ]
+    return rr_config
+
+
+@pytest.mark.usefixtures("backlog_config")
+async def test_a_hung_channels_backlog_does_not_starve_the_others(
+    app: FastAPI, client: AsyncClient, clock: FakeClock, receiver: Receiver
+) -> None:
+    """Review round 2: deferred messages kept their place at the head of the queue, so every
+    cycle claimed 20 of them, waited one timeout on the first and ended with the others'
+    messages never claimed. The channel now stays down for a cool-down (backoff, 30 s here)."""
+    for n in range(BACKLOG):
+        await fire(client, f"b{n}", clock.now)
+    first = await run(app, clock.now)
+    assert first.failed == 1  # the hung channel was tried once, then left for the cool-down
+    second = await run(app, clock.advance(seconds=10))
+    assert second.escalations == BACKLOG
+    assert len(receiver.accepted("/secondary")) == BACKLOG  # in this cycle, not behind the hung
+    assert second.failed == 0  # the hung channel is cooling down: not tried, not counted
+    third = await run(app, clock.advance(seconds=30))  # cool-down over: tried once again
+    assert third.failed == 1
