@@ -8,13 +8,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.api.deps import ServicesDep, principal_for_token
-from app.api.forwarded import socket_peer
 from app.auth import sessions
 from app.auth.principals import Principal
 from app.auth.proxy import proxy_principal
 from app.auth.tokens import digest
-from app.web.views import templates
+from app.http.deps import ServicesDep, principal_for_token
+from app.http.forwarded import socket_peer
+from app.http.views import templates
 
 router = APIRouter(include_in_schema=False)
 

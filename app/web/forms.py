@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
-from app.api import actions
-from app.api.deps import ServicesDep, require_on_form
-from app.api.params import Id
 from app.auth import sessions
 from app.auth.principals import Principal
+from app.http import actions
+from app.http.deps import ServicesDep, require_on_form
+from app.http.params import Id
 from app.urls import incident_url
 
 router = APIRouter(prefix="/incidents/{incident_id}", include_in_schema=False)

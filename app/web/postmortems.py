@@ -17,21 +17,20 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from app.api.actions import runbook_team
-from app.api.deps import FormPrincipalDep, ServicesDep, require_on_form
-from app.api.params import Id
-from app.api.routes.postmortems import check_item, check_postmortem
 from app.auth import sessions
 from app.auth.permissions import may_act
 from app.auth.principals import Principal
 from app.errors import InvalidTransition, NotFound
+from app.http.actions import check_item, check_postmortem, runbook_team
+from app.http.deps import FormPrincipalDep, ServicesDep, require_on_form
+from app.http.params import Id
+from app.http.views import templates
 from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.postmortems.models import TRANSITIONS, ActionStatus, PostmortemStatus
 from app.postmortems.schemas import MAX_BODY, ActionItemOut
 from app.state import Services
 from app.urls import postmortem_url, postmortems_url
-from app.web.views import templates
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form()]

@@ -8,13 +8,12 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
-from app.api.actions import runbook_team
-from app.api.deps import ServicesDep, require
-from app.api.params import Id
-from app.api.responses import SIGNED_IN, errors
-from app.auth.permissions import check_can_act
 from app.auth.principals import Principal
 from app.db import MAX_PAGE
+from app.http.actions import check_item, check_postmortem
+from app.http.deps import ServicesDep, require
+from app.http.params import Id
+from app.http.responses import SIGNED_IN, errors
 from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.postmortems.models import ActionItem, ActionStatus, Postmortem, PostmortemStatus
@@ -47,22 +46,6 @@ def _write(services: Services, change: Callable[[Session], T]) -> T:
     """Run ``change`` in one committed transaction."""
     with services.db.write_session() as session:
         return change(session)
-
-
-def check_postmortem(
-    services: Services, session: Session, who: Principal, postmortem_id: int
-) -> None:
-    """403 unless ``who`` may edit it: responders of its runbook's team (or of a no-team one)."""
-    postmortem = postmortems.get(session, postmortem_id=postmortem_id, lock=True)
-    team = runbook_team(services, postmortem.runbook_class)
-    check_can_act(who, runbook_team=team, what="post-mortem")
-
-
-def check_item(services: Services, session: Session, who: Principal, item_id: int) -> None:
-    """As ``check_postmortem``, for an action item (a missing one is the service's 404)."""
-    item = session.get(ActionItem, item_id, with_for_update=True)
-    if item is not None:
-        check_postmortem(services, session, who, item.postmortem_id)
 
 
 @router.get("/postmortems")

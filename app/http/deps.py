@@ -15,12 +15,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 
-from app.api.forwarded import socket_peer
 from app.auth import registry, sessions
 from app.auth.principals import PERMISSIONS, Principal, Role
 from app.auth.proxy import proxy_principal, recheck
 from app.auth.tokens import credential
 from app.errors import Forbidden, Unauthorized
+from app.http.forwarded import socket_peer
 from app.state import Services
 
 log = logging.getLogger(__name__)

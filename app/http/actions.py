@@ -10,6 +10,8 @@ from sqlmodel import Session
 from app.auth.permissions import check_can_act
 from app.auth.principals import Principal
 from app.incidents import service
+from app.postmortems import service as postmortems
+from app.postmortems.models import ActionItem
 from app.state import Services
 
 Change = Callable[[Session, datetime], object]
@@ -62,3 +64,19 @@ def tick(services: Services, who: Principal, incident_id: int, step_id: str) -> 
         )
 
     return change
+
+
+def check_postmortem(
+    services: Services, session: Session, who: Principal, postmortem_id: int
+) -> None:
+    """403 unless ``who`` may edit it: responders of its runbook's team (or of a no-team one)."""
+    postmortem = postmortems.get(session, postmortem_id=postmortem_id, lock=True)
+    team = runbook_team(services, postmortem.runbook_class)
+    check_can_act(who, runbook_team=team, what="post-mortem")
+
+
+def check_item(services: Services, session: Session, who: Principal, item_id: int) -> None:
+    """As ``check_postmortem``, for an action item (a missing one is the service's 404)."""
+    item = session.get(ActionItem, item_id, with_for_update=True)
+    if item is not None:
+        check_postmortem(services, session, who, item.postmortem_id)
