@@ -12,6 +12,7 @@ from app.auth import sessions
 from app.auth.principals import Principal
 from app.auth.proxy import proxy_principal
 from app.auth.tokens import digest
+from app.http.csrf import check_csrf
 from app.http.deps import ServicesDep, principal_for_token
 from app.http.forwarded import socket_peer
 from app.http.views import templates
@@ -55,7 +56,7 @@ async def login(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    sessions.check_csrf(request, csrf_token)
+    check_csrf(request, None, form_token=csrf_token)
     cleaned = token.strip()
     principal: Principal | None = await run_in_threadpool(principal_for_token, services, cleaned)
     if principal is None:
@@ -76,6 +77,6 @@ async def login(
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
-    sessions.check_csrf(request, csrf_token)
+    check_csrf(request, None, form_token=csrf_token)
     sessions.sign_out(request)
     return RedirectResponse("/login", status_code=303)

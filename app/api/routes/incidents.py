@@ -78,7 +78,8 @@ async def _act(
     services: Services, incident_id: int, who: Principal, change: actions.Change
 ) -> IncidentDetail:
     def run() -> IncidentDetail:
-        actions.perform(services, incident_id=incident_id, who=who, change=change)
+        scope = actions.incident(incident_id)
+        actions.scoped_write(services, who=who, scope=scope, change=change)
         return _detail(services, incident_id)
 
     return await run_in_threadpool(run)
