@@ -25,6 +25,7 @@ from app.http.actions import runbook_team
 from app.http.csrf import check_csrf
 from app.http.deps import FormPrincipalDep, ServicesDep, require_on_form
 from app.http.params import Id
+from app.http.viewer import viewer_timezone
 from app.http.views import templates
 from app.postmortems import actions
 from app.postmortems import service as postmortems
@@ -44,10 +45,6 @@ STEP_LABELS = {  # (from, to) -> button text
     (PostmortemStatus.PUBLISHED, PostmortemStatus.IN_REVIEW): "Reopen for review",
 }
 Change = Callable[[Session, datetime], object]
-
-
-def _timezone(services: Services, principal: Principal) -> str:
-    return principal.timezone or services.config.timezone
 
 
 def incident_followups(services: Services, incident_id: int) -> dict[str, Any]:
@@ -91,7 +88,7 @@ async def postmortem_list(
         "postmortems.html",
         {
             "principal": principal,
-            "timezone": _timezone(services, principal),
+            "timezone": viewer_timezone(request, services, principal),
             "postmortems": page,
             "older": postmortems_url("", older) if cursor is not None else None,
             "statuses": [s.value for s in PostmortemStatus],
@@ -130,7 +127,7 @@ async def _page(
         "postmortem.html",
         {
             "principal": principal,
-            "timezone": _timezone(services, principal),
+            "timezone": viewer_timezone(request, services, principal),
             "can_edit": may_act(principal, data["team"]),
             "max_body": MAX_BODY,
             "conflict": conflict,
