@@ -183,7 +183,7 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=20,
         # Never uvicorn's default (believe X-Forwarded-For from 127.0.0.1, or from
-        # FORWARDED_ALLOW_IPS): app.api.forwarded applies RUNBOOK_ROUTER_FORWARDED_ALLOW_IPS.
+        # FORWARDED_ALLOW_IPS): app.http.forwarded applies RUNBOOK_ROUTER_FORWARDED_ALLOW_IPS.
         proxy_headers=False,
     )
     log.info("runbook router stopped gracefully")

@@ -13,7 +13,7 @@
     ├── PayloadTooLarge              413
     └── StorageUnavailable           503  transient; Alertmanager retries
 
-Services raise these; ``app.api.errors`` turns them into ``{"error": {code, message, hint}}``.
+Services raise these; ``app.http.errors`` turns them into ``{"error": {code, message, hint}}``.
 """
 
 from __future__ import annotations

@@ -25,10 +25,6 @@ from app.alerts.deliveries import DeliveryLog
 from app.alerts.repeats import RepeatCache, SeenOccurrences
 from app.alerts.service import ingest_batch
 from app.api import docs as api_docs
-from app.api.errors import install_error_handlers
-from app.api.forwarded import ForwardedMiddleware
-from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
-from app.api.nul import refuse_nul
 from app.api.routes import (
     deliveries,
     health,
@@ -49,6 +45,11 @@ from app.classification.classifier import Classifier
 from app.config import load_config
 from app.db import Database, make_engine
 from app.escalation.worker import Worker
+from app.http.errors import install_error_handlers
+from app.http.forwarded import ForwardedMiddleware
+from app.http.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from app.http.nul import refuse_nul
+from app.http.views import STATIC
 from app.incidents.grouping import Windows
 from app.metrics.collectors import KpiCollector
 from app.metrics.instruments import create_instruments
@@ -60,7 +61,6 @@ from app.web import auth as web_auth
 from app.web import forms as web_forms
 from app.web import postmortems as web_postmortems
 from app.web import routes as web_routes
-from app.web.views import STATIC
 
 log = logging.getLogger(__name__)
 

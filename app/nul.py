@@ -1,6 +1,6 @@
 """Where a NUL character hides in decoded JSON: PostgreSQL can store none, in no text column.
 
-Used by the webhook (``app.alerts.schemas``) and by every other route (``app.api.nul``).
+Used by the webhook (``app.alerts.schemas``) and by every other route (``app.http.nul``).
 """
 
 from __future__ import annotations

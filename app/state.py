@@ -1,4 +1,4 @@
-"""What one running app holds: built once in the lifespan, reached through ``api.deps``."""
+"""What one running app holds: built once in the lifespan, reached through ``http.deps``."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.api.deps import SAFE_METHODS
+from app.http.csrf import SAFE_METHODS
 
 HERE = Path(__file__).parent / "docs_assets"
 SWAGGER_UI = Path(str(files("fastapi_offline") / "static"))

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.api.deps import ServicesDep, principal_for_token
-from app.api.forwarded import socket_peer
 from app.auth import sessions
 from app.auth.principals import Principal
 from app.auth.proxy import proxy_principal
 from app.auth.tokens import digest
-from app.web.views import templates
+from app.http.csrf import check_csrf
+from app.http.deps import ServicesDep, principal_for_token
+from app.http.forwarded import socket_peer
+from app.http.views import templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,7 +56,7 @@ async def login(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    sessions.check_csrf(request, csrf_token)
+    check_csrf(request, None, form_token=csrf_token)
     cleaned = token.strip()
     principal: Principal | None = await run_in_threadpool(principal_for_token, services, cleaned)
     if principal is None:
@@ -76,6 +77,6 @@ async def login(
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
-    sessions.check_csrf(request, csrf_token)
+    check_csrf(request, None, form_token=csrf_token)
     sessions.sign_out(request)
     return RedirectResponse("/login", status_code=303)

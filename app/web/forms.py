@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
-from app.api import actions
-from app.api.deps import ServicesDep, require_on_form
-from app.api.params import Id
-from app.auth import sessions
 from app.auth.principals import Principal
+from app.http import actions
+from app.http.csrf import check_csrf
+from app.http.deps import ServicesDep, require_on_form
+from app.http.params import Id
 from app.urls import incident_url
 
 router = APIRouter(prefix="/incidents/{incident_id}", include_in_schema=False)
@@ -28,10 +28,10 @@ async def _do(
     csrf_token: str,
     change: actions.Change,
 ) -> RedirectResponse:
-    if who.auth != "token":  # signed in by cookie: the form must come from our own page
-        sessions.check_csrf(request, csrf_token)
+    check_csrf(request, who, form_token=csrf_token)  # the form must come from our own page
+    scope = actions.incident(incident_id)
     await run_in_threadpool(
-        actions.perform, services, incident_id=incident_id, who=who, change=change
+        lambda: actions.scoped_write(services, who=who, scope=scope, change=change)
     )
     return RedirectResponse(incident_url("", incident_id), status_code=303)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -17,21 +17,22 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from app.api.actions import runbook_team
-from app.api.deps import FormPrincipalDep, ServicesDep, require_on_form
-from app.api.params import Id
-from app.api.routes.postmortems import check_item, check_postmortem
-from app.auth import sessions
 from app.auth.permissions import may_act
 from app.auth.principals import Principal
 from app.errors import InvalidTransition, NotFound
+from app.http import actions as scoped
+from app.http.actions import runbook_team
+from app.http.csrf import check_csrf
+from app.http.deps import FormPrincipalDep, ServicesDep, require_on_form
+from app.http.params import Id
+from app.http.viewer import viewer_timezone
+from app.http.views import templates
 from app.postmortems import actions
 from app.postmortems import service as postmortems
 from app.postmortems.models import TRANSITIONS, ActionStatus, PostmortemStatus
 from app.postmortems.schemas import MAX_BODY, ActionItemOut
 from app.state import Services
 from app.urls import postmortem_url, postmortems_url
-from app.web.views import templates
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form()]
@@ -43,11 +44,7 @@ STEP_LABELS = {  # (from, to) -> button text
     (PostmortemStatus.IN_REVIEW, PostmortemStatus.PUBLISHED): "Publish",
     (PostmortemStatus.PUBLISHED, PostmortemStatus.IN_REVIEW): "Reopen for review",
 }
-Change = Callable[[Session], object]
-
-
-def _timezone(services: Services, principal: Principal) -> str:
-    return principal.timezone or services.config.timezone
+Change = Callable[[Session, datetime], object]
 
 
 def incident_followups(services: Services, incident_id: int) -> dict[str, Any]:
@@ -91,7 +88,7 @@ async def postmortem_list(
         "postmortems.html",
         {
             "principal": principal,
-            "timezone": _timezone(services, principal),
+            "timezone": viewer_timezone(request, services, principal),
             "postmortems": page,
             "older": postmortems_url("", older) if cursor is not None else None,
             "statuses": [s.value for s in PostmortemStatus],
@@ -130,7 +127,7 @@ async def _page(
         "postmortem.html",
         {
             "principal": principal,
-            "timezone": _timezone(services, principal),
+            "timezone": viewer_timezone(request, services, principal),
             "can_edit": may_act(principal, data["team"]),
             "max_body": MAX_BODY,
             "conflict": conflict,
@@ -157,26 +154,20 @@ async def _post(
     change: Change,
 ) -> Response:
     """CSRF (for cookie sessions), team scope and the change in one transaction; then back."""
-    if who.auth != "token":  # signed in by cookie: the form must come from our own page
-        sessions.check_csrf(request, csrf_token)
-
-    def write() -> None:
-        with services.db.write_session() as session:
-            check_postmortem(services, session, who, postmortem_id)
-            change(session)
-
+    check_csrf(request, who, form_token=csrf_token)
+    scope = scoped.postmortem(postmortem_id)
     try:
-        await run_in_threadpool(write)
+        await run_in_threadpool(
+            lambda: scoped.scoped_write(services, who=who, scope=scope, change=change)
+        )
     except InvalidTransition as err:  # the page again, saying what the flow allows
         return await _page(request, services, who, postmortem_id, conflict=err)
     return RedirectResponse(postmortem_url("", postmortem_id), status_code=303)
 
 
-def _update(
-    services: Services, who: Principal, postmortem_id: int, changes: postmortems.PostmortemChanges
-) -> Change:
-    return lambda s: postmortems.update(
-        s, postmortem_id=postmortem_id, changes=changes, actor=who.name, now=services.clock()
+def _update(who: Principal, postmortem_id: int, changes: postmortems.PostmortemChanges) -> Change:
+    return lambda s, now: postmortems.update(
+        s, postmortem_id=postmortem_id, changes=changes, actor=who.name, now=now
     )
 
 
@@ -193,7 +184,7 @@ async def edit(
     """Title and Markdown body (a published post-mortem is read-only: 409 on the page)."""
     text = body.replace("\r\n", "\n") if body is not None else None  # browsers send CRLF
     changes = postmortems.PostmortemChanges(title=title, body=text)
-    change = _update(services, who, postmortem_id, changes)
+    change = _update(who, postmortem_id, changes)
     return await _post(request, services, who, csrf_token, postmortem_id, change)
 
 
@@ -208,7 +199,7 @@ async def move(
 ) -> Response:
     """One step of the review flow (draft, in_review, published); others are a 409."""
     changes = postmortems.PostmortemChanges(status=status)
-    change = _update(services, who, postmortem_id, changes)
+    change = _update(who, postmortem_id, changes)
     return await _post(request, services, who, csrf_token, postmortem_id, change)
 
 
@@ -223,7 +214,7 @@ async def add_item(
     due_date: Annotated[date, Form()],
     csrf_token: Csrf = "",
 ) -> Response:
-    def change(session: Session) -> object:
+    def change(session: Session, now: datetime) -> object:
         return actions.add(
             session,
             postmortem_id=postmortem_id,
@@ -231,7 +222,7 @@ async def add_item(
             owner=owner,
             due_date=due_date,
             actor=who.name,
-            now=services.clock(),
+            now=now,
         )
 
     return await _post(request, services, who, csrf_token, postmortem_id, change)
@@ -247,15 +238,14 @@ async def mark_item(
     csrf_token: Csrf = "",
 ) -> Response:
     """Done or open again; back to the item's post-mortem."""
-    if who.auth != "token":
-        sessions.check_csrf(request, csrf_token)
+    check_csrf(request, who, form_token=csrf_token)
     changes = actions.ItemChanges(status=status)
 
-    def write() -> int:
-        with services.db.write_session() as session:
-            check_item(services, session, who, item_id)
-            item = actions.update(session, item_id=item_id, changes=changes, now=services.clock())
-            return item.postmortem_id
+    def change(session: Session, now: datetime) -> int:
+        return actions.update(session, item_id=item_id, changes=changes, now=now).postmortem_id
 
-    postmortem_id = await run_in_threadpool(write)
+    scope = scoped.action_item(item_id)
+    postmortem_id = await run_in_threadpool(
+        lambda: scoped.scoped_write(services, who=who, scope=scope, change=change)
+    )
     return RedirectResponse(postmortem_url("", postmortem_id), status_code=303)

@@ -6,13 +6,14 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from app.api.actions import runbook_team
-from app.api.deps import PrincipalDep, ServicesDep
-from app.api.params import Id
 from app.auth.permissions import may_act
-from app.auth.principals import Principal
 from app.durations import parse_duration
 from app.escalation import outbox
+from app.http.actions import runbook_team
+from app.http.deps import PrincipalDep, ServicesDep
+from app.http.params import Id
+from app.http.viewer import viewer_timezone
+from app.http.views import templates
 from app.incidents import service as incidents
 from app.incidents.models import Incident, IncidentStatus
 from app.metrics import kpis as kpi_report
@@ -21,20 +22,8 @@ from app.runbooks.catalog_view import label_params
 from app.runbooks.service import runbook_named
 from app.web import charts
 from app.web.postmortems import incident_followups
-from app.web.views import templates
 
 router = APIRouter(include_in_schema=False)
-
-
-def viewer_timezone(request: Request, services: ServicesDep, principal: Principal) -> str:
-    """``?tz=``, else the person's, else their team's, else the configured time zone."""
-    team = services.config.teams.get(principal.team)
-    return (
-        request.query_params.get("tz")
-        or principal.timezone
-        or (team.timezone if team else "")
-        or services.config.timezone
-    )
 
 
 KPI_WINDOWS = ("24h", "7d", "30d", "90d")
@@ -114,6 +103,7 @@ async def kpi_page(
         "kpis.html",
         {
             "principal": principal,
+            "timezone": viewer_timezone(request, services, principal),
             "report": data,
             "window": window,
             "windows": KPI_WINDOWS,

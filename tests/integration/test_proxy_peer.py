@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI, Request
 from httpx import ASGITransport, AsyncClient
 
-from app.api.forwarded import ForwardedMiddleware, socket_peer
+from app.http.forwarded import ForwardedMiddleware, socket_peer
 from app.settings import Settings
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, ROOT, FakeClock
 from tests.integration.auth_support import client_for, write_config

@@ -169,7 +169,7 @@ async def test_me_describes_each_token(client: AsyncClient, world: World, caller
 
 
 def required_permissions(app: FastAPI) -> dict[tuple[str, str], set[str]]:
-    """(method, path) -> the permissions its dependencies check (``app.api.deps.require``)."""
+    """(method, path) -> the permissions its dependencies check (``app.http.deps.require``)."""
 
     def walk(dependant: Dependant) -> set[str]:
         found = {p for d in dependant.dependencies for p in walk(d)}

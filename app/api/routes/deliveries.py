@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from app.alerts.deliveries import MAX_PAGE
-from app.api.deps import ServicesDep, require
-from app.api.params import Id
-from app.api.responses import SIGNED_IN
 from app.auth.principals import Principal
+from app.http.deps import ServicesDep, require
+from app.http.params import Id
+from app.http.responses import SIGNED_IN
 
 router = APIRouter(tags=["deliveries"], responses=SIGNED_IN)
 

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.api.deps import ServicesDep
+from app.http.deps import ServicesDep
 from app.storage import readiness as storage_readiness
 
 router = APIRouter(tags=["health"])

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from app.api import actions
-from app.api.deps import ServicesDep, require
-from app.api.params import Id, Time
-from app.api.responses import SIGNED_IN, errors
 from app.auth.principals import Principal
 from app.db import MAX_PAGE
+from app.http import actions
+from app.http.deps import ServicesDep, require
+from app.http.params import Id, Time
+from app.http.responses import SIGNED_IN, errors
 from app.incidents import service
 from app.incidents.models import IncidentStatus
 from app.incidents.schemas import (
@@ -78,7 +78,8 @@ async def _act(
     services: Services, incident_id: int, who: Principal, change: actions.Change
 ) -> IncidentDetail:
     def run() -> IncidentDetail:
-        actions.perform(services, incident_id=incident_id, who=who, change=change)
+        scope = actions.incident(incident_id)
+        actions.scoped_write(services, who=who, scope=scope, change=change)
         return _detail(services, incident_id)
 
     return await run_in_threadpool(run)

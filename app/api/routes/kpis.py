@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
-from app.api.deps import ServicesDep, require
-from app.api.responses import SIGNED_IN
 from app.auth.principals import Principal
 from app.errors import PayloadError
+from app.http.deps import ServicesDep, require
+from app.http.responses import SIGNED_IN
 from app.metrics import kpis
 
 router = APIRouter(tags=["kpis"], responses=SIGNED_IN)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import PrincipalDep
-from app.api.responses import errors
 from app.auth.sessions import csrf_token
+from app.http.deps import PrincipalDep
+from app.http.responses import errors
 
 router = APIRouter(tags=["auth"], responses=errors(401, 503))
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import ServicesDep
+from app.http.deps import ServicesDep
 
 router = APIRouter(tags=["metrics"])
 

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.api.deps import ServicesDep, require
-from app.api.params import Id
-from app.api.responses import SIGNED_IN
 from app.auth.principals import Principal
 from app.db import MAX_PAGE
 from app.escalation import outbox
 from app.escalation.schemas import NotificationOut, NotificationPage
+from app.http.deps import ServicesDep, require
+from app.http.params import Id
+from app.http.responses import SIGNED_IN
 
 router = APIRouter(tags=["notifications"], responses=SIGNED_IN)
 

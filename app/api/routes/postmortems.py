@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
-from app.api.actions import runbook_team
-from app.api.deps import ServicesDep, require
-from app.api.params import Id
-from app.api.responses import SIGNED_IN, errors
-from app.auth.permissions import check_can_act
 from app.auth.principals import Principal
 from app.db import MAX_PAGE
+from app.http.actions import action_item, postmortem, scoped_write
+from app.http.deps import ServicesDep, require
+from app.http.params import Id
+from app.http.responses import SIGNED_IN, errors
 from app.postmortems import actions
 from app.postmortems import service as postmortems
-from app.postmortems.models import ActionItem, ActionStatus, Postmortem, PostmortemStatus
+from app.postmortems.models import ActionStatus, Postmortem, PostmortemStatus
 from app.postmortems.schemas import (
     ActionItemIn,
     ActionItemOut,
@@ -34,35 +33,12 @@ router = APIRouter(prefix="/api/v1", tags=["postmortems"], responses=SIGNED_IN)
 Reader = Annotated[Principal, Depends(require("postmortems:read"))]
 Editor = Annotated[Principal, Depends(require("postmortems:edit"))]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-T = TypeVar("T")
 
 
 def _out(services: Services, session: Session, postmortem: Postmortem) -> PostmortemOut:
     assert postmortem.id is not None
     items = actions.items_of(session, postmortem_id=postmortem.id)
     return PostmortemOut.full(postmortem, items, today=services.clock().date())
-
-
-def _write(services: Services, change: Callable[[Session], T]) -> T:
-    """Run ``change`` in one committed transaction."""
-    with services.db.write_session() as session:
-        return change(session)
-
-
-def check_postmortem(
-    services: Services, session: Session, who: Principal, postmortem_id: int
-) -> None:
-    """403 unless ``who`` may edit it: responders of its runbook's team (or of a no-team one)."""
-    postmortem = postmortems.get(session, postmortem_id=postmortem_id, lock=True)
-    team = runbook_team(services, postmortem.runbook_class)
-    check_can_act(who, runbook_team=team, what="post-mortem")
-
-
-def check_item(services: Services, session: Session, who: Principal, item_id: int) -> None:
-    """As ``check_postmortem``, for an action item (a missing one is the service's 404)."""
-    item = session.get(ActionItem, item_id, with_for_update=True)
-    if item is not None:
-        check_postmortem(services, session, who, item.postmortem_id)
 
 
 @router.get("/postmortems")
@@ -100,47 +76,39 @@ def edit_postmortem(
 ) -> PostmortemOut:
     changes = postmortems.PostmortemChanges(**body.model_dump(exclude_unset=True))
 
-    def change(session: Session) -> PostmortemOut:
-        check_postmortem(services, session, who, postmortem_id)
+    def change(session: Session, now: datetime) -> PostmortemOut:
         edited = postmortems.update(
-            session,
-            postmortem_id=postmortem_id,
-            changes=changes,
-            actor=who.name,
-            now=services.clock(),
+            session, postmortem_id=postmortem_id, changes=changes, actor=who.name, now=now
         )
         return _out(services, session, edited)
 
-    return _write(services, change)
+    return scoped_write(services, who=who, scope=postmortem(postmortem_id), change=change)
 
 
 @router.post("/postmortems/{postmortem_id}/action-items", status_code=201, responses=errors(404))
 def add_action_item(
     postmortem_id: Id, body: ActionItemIn, services: ServicesDep, who: Editor
 ) -> ActionItemOut:
-    now = services.clock()
-
-    def change(session: Session) -> ActionItem:
-        check_postmortem(services, session, who, postmortem_id)
-        return actions.add(
+    def change(session: Session, now: datetime) -> ActionItemOut:
+        item = actions.add(
             session, postmortem_id=postmortem_id, **body.model_dump(), actor=who.name, now=now
         )
+        return ActionItemOut.of(item, today=now.date())
 
-    return ActionItemOut.of(_write(services, change), today=now.date())
+    return scoped_write(services, who=who, scope=postmortem(postmortem_id), change=change)
 
 
 @router.patch("/action-items/{item_id}", responses=errors(404, 409))
 def edit_action_item(
     item_id: Id, body: ActionItemPatch, services: ServicesDep, who: Editor
 ) -> ActionItemOut:
-    now = services.clock()
     changes = actions.ItemChanges(**body.model_dump(exclude_unset=True))
 
-    def change(session: Session) -> ActionItem:
-        check_item(services, session, who, item_id)
-        return actions.update(session, item_id=item_id, changes=changes, now=now)
+    def change(session: Session, now: datetime) -> ActionItemOut:
+        item = actions.update(session, item_id=item_id, changes=changes, now=now)
+        return ActionItemOut.of(item, today=now.date())
 
-    return ActionItemOut.of(_write(services, change), today=now.date())
+    return scoped_write(services, who=who, scope=action_item(item_id), change=change)
 
 
 @router.get("/action-items")

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from app.api.deps import ServicesDep, require
-from app.api.errors import error_response
-from app.api.responses import SIGNED_IN, errors
 from app.auth.principals import Principal
+from app.http.deps import ServicesDep, require
+from app.http.errors import error_response
+from app.http.responses import SIGNED_IN, errors
 from app.runbooks import pages
 from app.runbooks.catalog_view import catalog_entry, label_params, rendered_json
 

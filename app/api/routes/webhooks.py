@@ -3,7 +3,7 @@
 The one hot path. ``WebhookApp`` serves it as plain ASGI in front of the framework (the app
 routes that path here before FastAPI's middleware and router, which cost more than the rest
 of a repeat's answer), with the same request id, security headers and error handlers
-(``app.api.errors``) as every other endpoint. The FastAPI route below documents it in the
+(``app.http.errors``) as every other endpoint. The FastAPI route below documents it in the
 OpenAPI schema and serves it if the app is mounted without ``RunbookRouterApp``.
 """
 
@@ -17,11 +17,11 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.alerts.receiver import receive
-from app.api.deps import ServicesDep
-from app.api.errors import domain_error, unexpected_error
-from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
-from app.api.responses import errors
 from app.errors import DomainError
+from app.http.deps import ServicesDep
+from app.http.errors import domain_error, unexpected_error
+from app.http.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from app.http.responses import errors
 from app.state import Services
 
 PATH = "/api/v1/webhooks/alertmanager"

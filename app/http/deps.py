@@ -15,18 +15,18 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 
-from app.api.forwarded import socket_peer
 from app.auth import registry, sessions
 from app.auth.principals import PERMISSIONS, Principal, Role
 from app.auth.proxy import proxy_principal, recheck
 from app.auth.tokens import credential
 from app.errors import Forbidden, Unauthorized
+from app.http.csrf import check_csrf
+from app.http.forwarded import socket_peer
 from app.state import Services
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_ADMIN = "admin"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_services(request: Request) -> Services:
@@ -141,13 +141,12 @@ def get_principal(
     _csrf: Annotated[object, Security(CSRF)],
 ) -> Principal:
     """The caller of a JSON route: a write by cookie or proxy must carry X-CSRF-Token (403)."""
-    if principal.auth != "token" and request.method not in SAFE_METHODS:
-        sessions.check_csrf_header(request)
+    check_csrf(request, principal)
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-# HTML form posts check the csrf_token field of their form instead (app.web.forms).
+# HTML form posts check the csrf_token field of their form instead (``check_csrf``).
 FormPrincipalDep = Annotated[Principal, Depends(resolve_principal)]
 
 

@@ -1,6 +1,6 @@
 """The error answers of the JSON API, for the OpenAPI document: ``responses=errors(...)``.
 
-Every error is ``{"error": {"code", "message", "hint"}}`` (``app.api.errors``); a 409 also
+Every error is ``{"error": {"code", "message", "hint"}}`` (``app.http.errors``); a 409 also
 carries the current state.
 """
 

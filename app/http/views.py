@@ -10,8 +10,9 @@ from app.auth.sessions import csrf_token
 from app.runbooks.filters import duration, localtime
 from app.urls import runbook_url
 
-TEMPLATES = Path(__file__).parent / "templates"
-STATIC = Path(__file__).parent / "static"
+WEB = Path(__file__).parent.parent / "web"
+TEMPLATES = WEB / "templates"
+STATIC = WEB / "static"
 
 
 def make_templates() -> Jinja2Templates:

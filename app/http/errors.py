@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import DomainError, InvalidTransition, Unauthorized
-from app.web.views import templates
+from app.http.views import templates
 
 log = logging.getLogger(__name__)
 
