@@ -19,6 +19,7 @@ from httpx import AsyncClient, Response
 from app.auth.principals import Role
 from app.settings import Settings
 from tests.conftest import FakeClock, admin_headers
+from tests.factories import by_people
 from tests.integration.auth_support import (
     PROXY_ALICE,
     client_for,
@@ -77,7 +78,7 @@ async def test_cookie_write_without_the_csrf_header_changes_nothing(
     incident = await signed_in_responder(app, client, clock)
     before = await detail(client, incident)
     assert_refused(await post(client, incident, endpoint, **FORGED[forged]))
-    assert await detail(client, incident) == before
+    assert by_people(await detail(client, incident)) == by_people(before)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

@@ -33,7 +33,7 @@ from app.migrate import migrate
 from app.settings import Settings
 from app.state import Services
 from tests.conftest import ROOT, WEBHOOK, FakeClock, admin_headers, ingest_headers
-from tests.factories import alert, payload
+from tests.factories import alert, by_people, payload
 
 pytestmark = pytest.mark.anyio
 
@@ -143,14 +143,15 @@ async def test_mutating_endpoint_by_caller(
     assert answer.status_code == status, answer.text
     after = await detail(client, incident_id)
     if status == 200:
-        assert (after["timeline"][-1]["kind"], after["timeline"][-1]["actor"]) == (kind, caller)
+        last = by_people(after)["timeline"][-1]
+        assert (last["kind"], last["actor"]) == (kind, caller)
         assert answer.json()["timeline"] == after["timeline"]
     else:
         error = answer.json()["error"]
         assert says in error["message"]
         assert error["code"] == ("unauthorized" if status == 401 else "forbidden")
         assert error["hint"]
-        assert after == before
+        assert by_people(after) == by_people(before)
     if status == 401:
         assert answer.headers["www-authenticate"].startswith("Bearer")
 
@@ -372,7 +373,7 @@ async def test_form_post_without_the_session_csrf_token_changes_nothing(
     answer = await client.post(f"/incidents/{world.workflow}/{path}", data=fields, headers=HTML)
     assert answer.status_code == 403
     assert "CSRF" in answer.text
-    assert await detail(client, world.workflow) == before
+    assert by_people(await detail(client, world.workflow)) == by_people(before)
 
 
 async def test_form_posts_with_the_csrf_token_act_and_return_to_the_page(
