@@ -5,6 +5,8 @@ Used by the webhook (``app.alerts.schemas``) and by every other route (``app.htt
 
 from __future__ import annotations
 
+JSON_NUL = b"\\u0000"  # the only way JSON text can carry a NUL: search the bytes first
+
 
 def nul_at(data: object) -> tuple[str, str] | None:
     """The path of the first string or key holding a NUL, and which it is; else None.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,22 @@ def server_env(database_url: str, data_dir: Path, **overrides: str) -> dict[str,
     return harness_server.server_env(
         database_url, data_dir, ingest_token=INGEST_TOKEN, admin_token=ADMIN_TOKEN, **overrides
     )
+
+
+@contextmanager
+def configured_server(tmp: Path, config: str, **env: str) -> Iterator[harness_server.ServerProcess]:
+    """A real ``serve`` on SQLite in ``tmp`` with ``config`` (YAML text) as its configuration."""
+    path = tmp / "runbook-router.yaml"
+    path.write_text(config)
+    overrides = {"RUNBOOK_ROUTER_CONFIG": str(path), "PYTHONPATH": str(ROOT), **env}
+    process = harness_server.ServerProcess(
+        server_env(f"sqlite:///{tmp}/rr.db", tmp / "data", **overrides),
+        tmp / "runbook-router.log",
+    )
+    try:
+        yield process.start()
+    finally:
+        process.stop()
 
 
 def load_fixture(name: str) -> dict[str, Any]:

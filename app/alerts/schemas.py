@@ -31,21 +31,18 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.alerts.limits import (
-    EARLIEST,
     MAX_LABEL_BYTES,
     SIZE_HINT,
     TIME_HINT,
     Bounds,
     size_problem,
     time_problem,
-    utf8_size,
 )
 from app.alerts.models import AlertStatus
 from app.errors import PayloadError
-from app.nul import nul_at
+from app.nul import JSON_NUL, nul_at
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NUL_ESCAPE = b"\\u0000"  # the only way JSON can carry a NUL
 TEXT_HINT = "remove the character at its source (the alerting rule or the client that sent it)"
 
 
@@ -64,11 +61,10 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
     if not names.isprintable() and _CONTROL.search(names):  # isprintable: a fast first look
         bad = next(k for k in value if _CONTROL.search(k))
         raise ValueError(f"the name {bad[:64]!r} holds a control character")
-    if (len(names) + sum(map(len, value.values()))) * 4 <= MAX_LABEL_BYTES:
-        return value  # even at 4 bytes a character, no single label can be over the limit
+    if size_problem(MAX_LABEL_BYTES, value) is None:
+        return value  # all the labels together fit, so each does
     for key, val in value.items():
-        size = utf8_size([key, val])
-        if size > MAX_LABEL_BYTES:
+        if (size := size_problem(MAX_LABEL_BYTES, {key: val})) is not None:
             raise ValueError(
                 f"label {key[:64]!r} takes {size} bytes of UTF-8, over the limit of "
                 f"{MAX_LABEL_BYTES} bytes"
@@ -194,9 +190,7 @@ def _validate(
 
 def _check_times(payload: WebhookPayload, latest: datetime) -> None:
     for i, alert in enumerate(payload.alerts):
-        if (alert.starts_at > latest or alert.starts_at < EARLIEST or alert.ends_at) and (
-            problem := time_problem(alert.starts_at, alert.ends_at, latest)
-        ):
+        if problem := time_problem(alert.starts_at, alert.ends_at, latest):
             raise PayloadError(f"field 'alerts.{i}.{problem[0]}': {problem[1]}", hint=TIME_HINT)
 
 
@@ -241,6 +235,6 @@ def decode_payload(body: bytes, *, max_alerts: int, bounds: Bounds) -> WebhookPa
         data,
         max_alerts=max_alerts,
         bounds=bounds,
-        nul=_NUL_ESCAPE in body,
+        nul=JSON_NUL in body,
         sizes=len(body) > bounds.max_alert_bytes,  # JSON text is never shorter than its UTF-8
     )

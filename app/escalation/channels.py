@@ -39,12 +39,6 @@ _RETRYABLE_HTTP = {408, 425, 429}
 _LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 
-def header_value(text: str) -> str:
-    """One line for an e-mail header: runs of control characters or line separators (all
-    that ``str.splitlines()``, and so ``email.policy``, breaks on) become one space."""
-    return one_line(text)
-
-
 def _host_problem(host: str) -> str | None:
     """Why ``host`` (ASCII, as httpx encodes it) cannot be connected to, or None."""
     if ":" in host:  # an IPv6 literal; httpx has checked it
@@ -182,7 +176,7 @@ class SmtpSender:
             "Idempotency-Key": message.key,
         }
         for name, value in headers.items():
-            email[name] = header_value(value)
+            email[name] = one_line(value)  # every line break email.policy knows
         email.set_content(message.text + "\n")
         return email
 

@@ -81,14 +81,14 @@ class Liveness:
             found += f" (the current one last moved {_ago(now - self.last_progress)} ago)"
         return found
 
-    def describe(self) -> str:
-        """``ok: last cycle 0s ago`` or the problem."""
+    def check(self) -> tuple[bool, str]:
+        """``(healthy, "ok: last cycle 0s ago" or the problem)``, from one reading of the clock."""
         problem = self.problem()
         if problem is not None:
-            return problem
+            return False, problem
         if self.last_cycle is None:
-            return "ok: starting"
-        return f"ok: last cycle {_ago(self.monotonic() - self.last_cycle)} ago"
+            return True, "ok: starting"
+        return True, f"ok: last cycle {_ago(self.monotonic() - self.last_cycle)} ago"
 
 
 @dataclass(slots=True)

@@ -19,12 +19,11 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from app.errors import PayloadError
-from app.nul import nul_at
+from app.nul import JSON_NUL, nul_at
 
 HINT = "remove the NUL character: no text the service stores or searches may hold one"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
-_JSON_NUL = b"\\u0000"  # the only way JSON can carry a NUL
 
 
 def _refusal(where: str, name: str, what: str, shown_as: str) -> PayloadError:
@@ -51,7 +50,7 @@ async def _check_body(request: Request) -> None:
         _check_pairs("form field", pairs)
         return
     body = await request.body()
-    if _JSON_NUL not in body:
+    if JSON_NUL not in body:
         return
     try:
         data = json.loads(body)

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Request, sync_playwright
 
 from harness.server import ServerProcess
-from tests.conftest import ROOT, server_env
+from tests.conftest import configured_server
 from tests.e2e.conftest import ServiceLogs
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.services import need_binary
@@ -22,20 +22,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     need_binary(CHROMIUM, "chromium")
-    tmp = tmp_path_factory.mktemp("docs")
-    config = tmp / "runbook-router.yaml"
-    config.write_text("timezone: UTC\n")
-    env = server_env(
-        f"sqlite:///{tmp}/rr.db",
-        tmp / "data",
-        RUNBOOK_ROUTER_CONFIG=str(config),
-        PYTHONPATH=str(ROOT),
-    )
-    process = ServerProcess(env, tmp / "runbook-router.log")
-    try:
-        yield process.start()
-    finally:
-        process.stop()
+    with configured_server(tmp_path_factory.mktemp("docs"), "timezone: UTC\n") as process:
+        yield process
 
 
 @pytest.fixture

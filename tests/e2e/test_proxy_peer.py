@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from harness.server import ServerProcess
-from tests.conftest import ROOT, server_env
+from tests.conftest import configured_server
 from tests.e2e.conftest import ServiceLogs
 
 pytestmark = pytest.mark.e2e
@@ -43,21 +43,10 @@ ENVIRONMENTS = {
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
+    config = yaml.safe_dump({"timezone": "UTC", "auth": {"proxy": PROXY}})
     tmp = tmp_path_factory.mktemp("proxy")
-    config = tmp / "runbook-router.yaml"
-    config.write_text(yaml.safe_dump({"timezone": "UTC", "auth": {"proxy": PROXY}}))
-    env = server_env(
-        f"sqlite:///{tmp}/rr.db",
-        tmp / "data",
-        RUNBOOK_ROUTER_CONFIG=str(config),
-        PYTHONPATH=str(ROOT),
-        **ENVIRONMENTS[request.param],
-    )
-    process = ServerProcess(env, tmp / "runbook-router.log")
-    try:
-        yield process.start()
-    finally:
-        process.stop()
+    with configured_server(tmp, config, **ENVIRONMENTS[request.param]) as process:
+        yield process
 
 
 def client_from(server: ServerProcess, address: str) -> httpx.Client:

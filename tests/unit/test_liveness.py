@@ -54,4 +54,4 @@ def test_sends_without_a_completed_cycle_are_a_stall() -> None:
     )
     alive.cycle_done()
     assert alive.problem() is None
-    assert alive.describe() == "ok: last cycle 0.0s ago"
+    assert alive.check() == (True, "ok: last cycle 0.0s ago")

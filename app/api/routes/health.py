@@ -34,15 +34,18 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         return None
 
     db_error = await run_in_threadpool(ping)
-    schema_ok, schema = await run_in_threadpool(storage_readiness, services.db)
-    worker_problem = services.worker.liveness.problem()
+    if db_error is None:
+        schema_ok, schema = await run_in_threadpool(storage_readiness, services.db)
+    else:  # one outage, reported once
+        schema_ok, schema = False, "unknown: the database is unavailable"
+    worker_ok, worker = services.worker.liveness.check()
     checks = {
         "database": "ok" if db_error is None else f"unavailable: {db_error}",
         "schema": schema,
         "catalog": f"ok: {len(services.catalog.runbooks)} runbooks",
-        "worker": services.worker.liveness.describe(),
+        "worker": worker,
     }
-    ready = db_error is None and schema_ok and worker_problem is None
+    ready = db_error is None and schema_ok and worker_ok
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
